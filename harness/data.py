@@ -1,0 +1,110 @@
+"""Dataset loading: a local mirror laid out like ../shared/data, or the Hugging Face hub as a fallback.
+
+Every task names its hub dataset id + revision and its local file(s). The local mirror is found through
+``--data-dir`` or ``R1_DATA_DIR``; tests and CI only ever use local files.
+"""
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+from .errors import DataMissing, UserError
+
+ENV_VAR = "R1_DATA_DIR"
+
+
+@dataclass(frozen=True)
+class HubSource:
+    """Where the upstream copy of a task's data lives (used only when no local mirror has the file)."""
+
+    repo_id: str
+    revision: str = "main"
+    split: str = "test"
+    config: str | None = None
+
+    def describe(self) -> str:
+        return f"{self.repo_id}@{self.revision}" + (f" ({self.config}/{self.split})" if self.config else f" ({self.split})")
+
+
+def data_dir(explicit: str | os.PathLike | None = None) -> Path | None:
+    d = explicit or os.environ.get(ENV_VAR)
+    return Path(d).expanduser() if d else None
+
+
+def resolve(relpath: str, hub: HubSource | None = None, explicit_dir: str | os.PathLike | None = None) -> Path:
+    """Path of a local data file, or DataMissing naming the path looked at and the hub id."""
+    base = data_dir(explicit_dir)
+    hub_txt = f"; upstream: {hub.describe()}" if hub else ""
+    if base is None:
+        raise DataMissing(
+            f"no data directory for {relpath}: pass --data-dir or set {ENV_VAR} to a local mirror "
+            f"laid out like shared/data{hub_txt}"
+        )
+    path = base / relpath
+    if not path.exists():
+        raise DataMissing(f"missing data file {path}{hub_txt}")
+    return path
+
+
+def hub_rows(hub: HubSource) -> list[dict[str, Any]]:
+    """Rows of the hub dataset via `datasets` (only when no local mirror is configured and the hub is reachable)."""
+    if os.environ.get("HF_HUB_OFFLINE") == "1" or os.environ.get("HF_DATASETS_OFFLINE") == "1":
+        raise DataMissing(f"hub is offline (HF_HUB_OFFLINE=1) and no local copy of {hub.describe()}: use --data-dir")
+    try:
+        import datasets  # noqa: PLC0415 - heavy, optional
+    except ImportError as e:
+        raise DataMissing(f"no local copy of {hub.describe()} and the `datasets` package is not installed: use --data-dir") from e
+    try:
+        ds = datasets.load_dataset(hub.repo_id, hub.config, revision=hub.revision, split=hub.split)
+    except Exception as e:  # network errors differ by version; one line for the user
+        raise DataMissing(f"could not load {hub.describe()} from the hub ({type(e).__name__}); use --data-dir") from e
+    return [dict(r) for r in ds]
+
+
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    rows = []
+    with open(path, encoding="utf-8") as f:
+        for lineno, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError as e:
+                raise UserError(f"{path}:{lineno}: not valid JSON ({e.msg})") from e
+    return rows
+
+
+def iter_csv(path: Path, header: bool = True) -> Iterator[tuple[int, dict[str, str] | list[str]]]:
+    """(row number as a spreadsheet shows it, row) pairs; quoted newlines handled by the csv module."""
+    with open(path, encoding="utf-8", newline="") as f:
+        if header:
+            reader = csv.DictReader(f)
+            for i, row in enumerate(reader, 2):
+                yield i, row
+        else:
+            for i, row in enumerate(csv.reader(f), 1):
+                yield i, row
+
+
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def load_rows(relpath: str, hub: HubSource | None, explicit_dir=None) -> tuple[list[dict[str, Any]], dict[str, str]]:
+    """Rows of a jsonl data file (local mirror first, hub second) and a {source: sha256} record for the manifest."""
+    base = data_dir(explicit_dir)
+    if base is None and hub is not None and os.environ.get("HF_HUB_OFFLINE") != "1":
+        rows = hub_rows(hub)
+        digest = hashlib.sha256(json.dumps(rows, sort_keys=True, default=str).encode()).hexdigest()
+        return rows, {hub.describe(): digest}
+    path = resolve(relpath, hub, explicit_dir)
+    return read_jsonl(path), {relpath: file_sha256(path)}
