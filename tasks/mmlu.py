@@ -1,0 +1,154 @@
+"""`mmlu`: all 14,042 MMLU test questions, 0-shot chain of thought in the simple-evals style.
+
+Data: ``mmlu/data/test/<subject>_test.csv`` (headerless: question, A, B, C, D, answer letter) and
+``mmlu/subject_categories.json`` (subject -> one of STEM / Humanities / Social Sciences / Other).
+
+Problem ids are ``<subject>/<i>`` with ``i`` the 0-based row of the question in its subject's test CSV (the original
+hendrycks release order, which is also the row order of the cais/mmlu hub dataset per subject and lm-eval's doc_id).
+Problems are ordered by subject name, then row.
+
+results.json gets, besides the runner's per-subject and per-category pass@1, ``accuracy``: micro (every question
+weighs the same), macro over subjects, and macro over categories (each category = mean of its subjects' accuracy,
+the MMLU paper's convention), plus the extraction-method counts of harness.verifiers.choice.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+from harness import data as hdata
+from harness.data import HubSource
+from harness.errors import UserError
+from harness.task import Problem, Prompt, ScoreItem, Task
+from harness.verifiers import choice
+from harness.verifiers.base import CORRECT, Verdict
+from tasks.gpqa import ChoiceProblem
+
+TEST_DIR = "mmlu/data/test"
+CATEGORIES_FILE = "mmlu/subject_categories.json"
+SUFFIX = "_test.csv"
+N_COLUMNS = 6  # question, A, B, C, D, answer
+CATEGORIES = ("STEM", "Humanities", "Social Sciences", "Other")
+
+
+def problem_id(subject: str, row_index: int) -> str:
+    return f"{subject}/{row_index}"
+
+
+def load_categories(path: Path) -> dict[str, str]:
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as e:
+        raise UserError(f"{path}: not valid JSON ({e.msg}, line {e.lineno})") from e
+    out = {}
+    for subject, entry in raw.items():
+        cat = entry.get("category") if isinstance(entry, dict) else None
+        if cat not in CATEGORIES:
+            raise UserError(f"{path}: subject {subject!r}: category must be one of {', '.join(CATEGORIES)}")
+        out[subject] = cat
+    return out
+
+
+def subject_problems(path: Path, subject: str, category: str) -> list[ChoiceProblem]:
+    """Problems of one subject CSV; a malformed row is an error naming the file, row and column."""
+    out = []
+    try:
+        for rowno, row in hdata.iter_csv(path, header=False):
+            if len(row) != N_COLUMNS:
+                raise UserError(f"{path}: row {rowno}: expected {N_COLUMNS} columns (question, A, B, C, D, answer), "
+                                f"found {len(row)}")
+            for col in range(1, 5):
+                if not row[col].strip():
+                    raise UserError(f"{path}: row {rowno}: column {col + 1} (option {choice.LETTERS[col - 1]}) is empty; "
+                                    "a question needs four options")
+            gold = row[5].strip().upper()
+            if gold not in tuple(choice.LETTERS):
+                raise UserError(f"{path}: row {rowno}: column 6 (answer) must be one of A, B, C, D")
+            out.append(ChoiceProblem(id=problem_id(subject, rowno - 1), gold=gold, question=row[0],
+                                     meta={"subject": subject, "category": category},
+                                     options=tuple(c.strip() for c in row[1:5])))
+    except UnicodeDecodeError as e:
+        raise UserError(f"{path}: not UTF-8 text ({e.reason})") from e
+    return out
+
+
+def accuracy_summary(problems: list[Problem], records: list[dict]) -> dict[str, Any]:
+    """Micro and macro accuracy over the problems that have samples (pass@1 per problem = mean over its samples)."""
+    meta = {p.id: p.meta for p in problems}
+    samples: dict[str, list[float]] = defaultdict(list)
+    for r in records:
+        pid = str(r.get("problem_id"))
+        if pid in meta:
+            samples[pid].append(1.0 if r.get("verdict") == CORRECT else 0.0)
+    per_problem = {pid: sum(v) / len(v) for pid, v in samples.items()}
+    by_subject: dict[str, list[float]] = defaultdict(list)
+    category = {}
+    for pid, acc in per_problem.items():
+        by_subject[meta[pid]["subject"]].append(acc)
+        category[meta[pid]["subject"]] = meta[pid].get("category")
+    subject_acc = {s: sum(v) / len(v) for s, v in by_subject.items()}
+    cat_subjects: dict[str, list[float]] = defaultdict(list)
+    for s, acc in subject_acc.items():
+        cat_subjects[str(category[s])].append(acc)
+    category_macro = {c: sum(v) / len(v) for c, v in sorted(cat_subjects.items())}
+
+    def mean(xs):
+        xs = list(xs)
+        return sum(xs) / len(xs) if xs else None
+
+    return {
+        "micro": mean(per_problem.values()),
+        "macro_subjects": mean(subject_acc.values()),
+        "macro_categories": mean(category_macro.values()),
+        "category_macro_over_subjects": category_macro,
+        "n_subjects": len(subject_acc),
+    }
+
+
+class MMLU(Task):
+    name = "mmlu"
+    default_k = 1
+    hub = HubSource("cais/mmlu", revision="main", split="test", config="all")
+    files = (TEST_DIR, CATEGORIES_FILE)
+    breakdowns = ("subject", "category")
+
+    def load_problems(self, data_dir=None) -> list[Problem]:
+        if hdata.data_dir(data_dir) is None and os.environ.get("HF_HUB_OFFLINE") != "1":
+            # Categories are this project's mapping file; the hub only has the questions.
+            raise UserError("task mmlu needs the local mirror (mmlu/subject_categories.json): pass --data-dir or set "
+                            f"{hdata.ENV_VAR}; upstream questions: {self.hub.describe()}")
+        cat_path = hdata.resolve(CATEGORIES_FILE, self.hub, data_dir)
+        test_dir = hdata.resolve(TEST_DIR, self.hub, data_dir)
+        categories = load_categories(cat_path)
+        files = sorted(test_dir.glob(f"*{SUFFIX}"))
+        if not files:
+            raise UserError(f"{test_dir}: no *{SUFFIX} files")
+        digest = hashlib.sha256()
+        problems: list[Problem] = []
+        for path in files:
+            subject = path.name[: -len(SUFFIX)]
+            if subject not in categories:
+                raise UserError(f"{path}: subject {subject!r} has no category in {cat_path}")
+            digest.update(f"{path.name}:{hdata.file_sha256(path)}\n".encode())
+            problems.extend(subject_problems(path, subject, categories[subject]))
+        self.data_hashes = {TEST_DIR: digest.hexdigest(), CATEGORIES_FILE: hdata.file_sha256(cat_path)}
+        return problems
+
+    def prompt(self, problem: Problem, seed: int) -> Prompt:
+        return Prompt(messages=[{"role": "user", "content": choice.format_question(problem.question, problem.options)}],
+                      meta={"gold_letter": problem.gold})
+
+    def score(self, item: ScoreItem) -> Verdict:
+        return choice.verify(item.problem.gold, item.completion, item.finish_reason)
+
+    def extra_results(self, problems: list[Problem], records: list[dict]) -> dict[str, Any]:
+        out = choice.extraction_summary(records)
+        out["accuracy"] = accuracy_summary(problems, records)
+        return out
+
+
+TASKS = [MMLU()]
