@@ -297,7 +297,7 @@ class ReportBuilder:
                     f"{pv.value:.1f}" if pv else DASH, inside_ci(pv.fraction if pv else None, ci),
                     self.cons_cell(res, cons, cons_k), cons_paper_txt,
                     pct(res.get("truncation_rate")), pct(res.get("no_answer_rate")),
-                    num(res.get("mean_completion_tokens")), pv.table_title if pv else DASH,
+                    self.mean_tokens_cell(tr, res), pv.table_title if pv else DASH,
                 ])
                 flags += [f"{task}, run {i + 1}: {f}" for f in sample_flags(run, tr)]
         self.add(Table(headers, rows, {2, 4, 6, 10, 11, 12}))
@@ -305,6 +305,13 @@ class ReportBuilder:
                       "pass@1 lies inside the measured interval."))
         for f in flags:
             self.add(Warn(f))
+
+    @staticmethod
+    def mean_tokens_cell(tr: TaskRun, res: dict) -> str:
+        # Imported runs carry no token counts; a mean over missing counts is not a length.
+        if not any(isinstance(r.get("completion_tokens"), (int, float)) for r in tr.records):
+            return DASH
+        return num(res.get("mean_completion_tokens"))
 
     @staticmethod
     def cons_cell(res: dict, cons: float | None, cons_k: int | None) -> str:
