@@ -1,0 +1,254 @@
+"""lm-evaluation-harness ``--log_samples`` output -> our problems, so our verifiers can rescore lm-eval's generations.
+
+Input: one ``samples_<lm-eval task>_<timestamp>.jsonl`` file, or a directory searched recursively for them (lm-eval
+writes one file per task, so a 57-subject MMLU run is 57 files). Each line is one (doc, filter) pair:
+``doc_id``, ``doc``, ``target``, ``resps`` (per request, the list of generated strings), ``filtered_resps``,
+``filter``, ``metrics`` and the metric values. A doc appears once per filter with the same ``resps``; the first line
+wins. Only generative output (``generate_until``) can be rescored: log-likelihood tasks are refused.
+
+Mapping to our problem ids:
+- ``mmlu``: ``<subject>/<doc_id>``; the subject is ``doc["subject"]`` (cais/mmlu) or the MMLU subject named in the
+  lm-eval task name (``mmlu_abstract_algebra_generative``, a local ``r1_mmlu_abstract_algebra``). lm-eval's doc_id is
+  the row in the subject's test split, which is our row index. When our data is available every doc is checked
+  against it (same question text, same gold letter), and a doc whose row moved is found by its question text.
+- ``gpqa_diamond``: ``doc["Record ID"]``; lm-eval shuffles the options itself, so the gold letter comes from
+  ``target`` and the permutation is recovered by matching ``doc["choices"]`` to the original answer columns; both go
+  into each sample's ``prompt_meta`` exactly as our own runs store them.
+- any other task: the first of ``problem_id``, ``unique_id``, ``id``, ``task_id``, ``question_id`` in the doc.
+
+Errors name the file and line (and the field), never a doc's text: GPQA docs must not leak into logs.
+"""
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any, Iterator
+
+from ..errors import UserError
+from . import ImportedProblem
+
+LETTERS = "ABCD"
+_FILE_RE = re.compile(r"^samples_(?P<task>.+)_(?P<date>\d{4}-\d{2}-\d{2}T[0-9.\-]+)\.jsonl$")
+_GENERIC_ID_FIELDS = ("problem_id", "unique_id", "id", "task_id", "question_id")
+
+
+def sample_files(path: Path) -> list[Path]:
+    path = Path(path)
+    if path.is_dir():
+        files = sorted(p for p in path.rglob("samples_*.jsonl") if p.is_file())
+        if not files:
+            raise UserError(f"{path}: no lm-eval samples_*.jsonl files in this directory (run lm_eval with "
+                            "--log_samples --output_path DIR)")
+        return files
+    return [path]
+
+
+def lm_eval_task_name(path: Path) -> str | None:
+    m = _FILE_RE.match(path.name)
+    return m.group("task") if m else None
+
+
+def target_letter(target: Any) -> str | None:
+    """lm-eval targets come as "C", "(C)", " C", or an index 0-3 (as int or string)."""
+    if isinstance(target, bool):
+        return None
+    if isinstance(target, int):
+        return LETTERS[target] if 0 <= target < 4 else None
+    t = str(target).strip().strip("()").strip()
+    if t in tuple(LETTERS):
+        return t
+    if t in ("0", "1", "2", "3"):
+        return LETTERS[int(t)]
+    return None
+
+
+def _records(path: Path) -> Iterator[tuple[int, dict]]:
+    try:
+        f = open(path, encoding="utf-8")
+    except OSError as e:
+        raise UserError(f"cannot read {path}: {e.strerror}") from e
+    with f:
+        for lineno, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise UserError(f"{path}:{lineno}: not valid JSON ({e.msg})") from e
+            if not isinstance(obj, dict):
+                raise UserError(f"{path}:{lineno}: expected a JSON object (an lm-eval logged sample)")
+            for field in ("doc_id", "doc", "resps"):
+                if field not in obj:
+                    raise UserError(f"{path}:{lineno}: missing field {field!r}; is this an lm-eval --log_samples file?")
+            if not isinstance(obj["doc"], dict):
+                raise UserError(f"{path}:{lineno}: field 'doc' must be an object")
+            yield lineno, obj
+
+
+def _completions(obj: dict, where: str) -> list[str]:
+    resps = obj["resps"]
+    out: list[str] = []
+    if isinstance(resps, list):
+        for per_request in resps:
+            items = per_request if isinstance(per_request, list) else [per_request]
+            for r in items:
+                if not isinstance(r, str):
+                    raise UserError(f"{where}: 'resps' holds {type(r).__name__} values, not generated text: only "
+                                    "generative (generate_until) lm-eval tasks can be rescored")
+                out.append(r)
+    if not out:
+        raise UserError(f"{where}: 'resps' is empty")
+    return out
+
+
+def _external(obj: dict, n: int) -> list[dict[str, Any]]:
+    """lm-eval's own per-doc score, kept beside our verdict for comparison."""
+    ext = {"lm_eval_filter": obj.get("filter")}
+    for m in obj.get("metrics") or []:
+        if isinstance(obj.get(m), (int, float, bool)):
+            ext[f"lm_eval_{m}"] = obj[m]
+    return [dict(ext) for _ in range(n)]
+
+
+# --- MMLU ---------------------------------------------------------------------------------------------------------
+class _MMLUIndex:
+    def __init__(self, problems):
+        self.by_id = {p.id: p for p in problems}
+        self.by_text: dict[tuple[str, str], list[str]] = {}
+        for p in problems:
+            self.by_text.setdefault((p.meta["subject"], p.question.strip()), []).append(p.id)
+
+
+def _mmlu_subjects() -> list[str]:
+    """Subject names from the task module (the data may be absent; the names are needed to read task names)."""
+    from tasks.mmlu import SUBJECTS  # noqa: PLC0415
+
+    return sorted(SUBJECTS, key=len, reverse=True)
+
+
+def _mmlu_subject(doc: dict, lm_task: str | None, subjects: list[str], where: str) -> str:
+    s = doc.get("subject")
+    if isinstance(s, str) and s in subjects:
+        return s
+    if lm_task:
+        for cand in subjects:  # longest first: "high_school_physics" before a shorter name it contains
+            if re.search(rf"(^|_){re.escape(cand)}(_|$)", lm_task):
+                return cand
+    raise UserError(f"{where}: cannot tell the MMLU subject: the doc has no 'subject' field and the lm-eval task name "
+                    f"{lm_task!r} names no MMLU subject")
+
+
+def _mmlu_problem(obj: dict, lm_task: str | None, index: _MMLUIndex | None, subjects: list[str], where: str,
+                  lineno: int, comps: list[str]) -> ImportedProblem:
+    doc = obj["doc"]
+    subject = _mmlu_subject(doc, lm_task, subjects, where)
+    try:
+        row = int(obj["doc_id"])
+    except (TypeError, ValueError):
+        raise UserError(f"{where}: 'doc_id' must be an integer row index") from None
+    pid = f"{subject}/{row}"
+    letter = target_letter(obj.get("target"))
+    if index is None:
+        if letter is None:
+            raise UserError(f"{where}: 'target' is not a letter A-D or an index 0-3, and no MMLU data to take gold from")
+        return ImportedProblem(pid, comps, lineno, gold=letter, meta={"subject": subject}, external=_external(obj, len(comps)))
+    question = doc.get("question")
+    if isinstance(question, str):
+        p = index.by_id.get(pid)
+        if p is None or p.question.strip() != question.strip():
+            ids = index.by_text.get((subject, question.strip()), [])
+            if len(ids) != 1:
+                raise UserError(f"{where}: doc_id {row} of subject {subject!r} matches no unique question of our "
+                                f"{subject} test data")
+            pid = ids[0]
+    elif pid not in index.by_id:
+        raise UserError(f"{where}: {pid!r} is not an MMLU test question (subject {subject!r} has no row {row})")
+    gold = index.by_id[pid].gold
+    if letter is not None and letter != gold:
+        raise UserError(f"{where}: lm-eval's target for {pid!r} differs from our gold letter: the doc was mapped to the "
+                        "wrong row, or the data differ")
+    return ImportedProblem(pid, comps, lineno, external=_external(obj, len(comps)))
+
+
+# --- GPQA ---------------------------------------------------------------------------------------------------------
+def _lm_eval_gpqa_text(text: Any) -> str:
+    """lm-eval's gpqa utils.preprocess, so its shuffled choices can be matched to the original columns."""
+    if text is None:
+        return " "
+    t = str(text).strip().replace(" [title]", ". ")
+    return t.replace("  ", " ")
+
+
+def _gpqa_perm(doc: dict) -> list[int] | None:
+    from tasks.gpqa import OPTION_COLUMNS  # noqa: PLC0415
+
+    choices = doc.get("choices")
+    if not (isinstance(choices, list) and len(choices) == 4):
+        choices = [doc.get(f"choice{i}") for i in range(1, 5)]
+    if any(not isinstance(c, str) for c in choices) or any(c not in doc for c in OPTION_COLUMNS):
+        return None
+    originals = [_lm_eval_gpqa_text(doc[c]) for c in OPTION_COLUMNS]
+    perm = []
+    for c in choices:
+        hits = [j for j, o in enumerate(originals) if o == c.strip() or o == _lm_eval_gpqa_text(c)]
+        if len(hits) != 1:
+            return None  # duplicate or unmatched option text: the order cannot be recovered
+        perm.append(hits[0])
+    return perm if sorted(perm) == [0, 1, 2, 3] else None
+
+
+def _gpqa_problem(obj: dict, where: str, lineno: int, comps: list[str]) -> ImportedProblem:
+    from tasks.gpqa import CORRECT_INDEX  # noqa: PLC0415
+
+    doc = obj["doc"]
+    rid = doc.get("Record ID")
+    if not isinstance(rid, str) or not rid.strip():
+        raise UserError(f"{where}: doc has no 'Record ID' (needed to identify the GPQA question)")
+    letter = target_letter(obj.get("target"))
+    if letter is None:
+        raise UserError(f"{where}: 'target' is not a letter A-D")
+    perm = _gpqa_perm(doc)
+    if perm is not None and LETTERS[perm.index(CORRECT_INDEX)] != letter:
+        raise UserError(f"{where}: target letter and the recovered option order disagree")
+    meta = {"gold_letter": letter, "perm": perm, "source": "lm-eval"}
+    if perm is None:
+        del meta["perm"]
+    domain = doc.get("High-level domain")
+    return ImportedProblem(rid.strip(), comps, lineno, gold=CORRECT_INDEX, prompt_meta=[dict(meta) for _ in comps],
+                           meta={"domain": domain.strip()} if isinstance(domain, str) and domain.strip() else {},
+                           external=_external(obj, len(comps)))
+
+
+# --- entry point --------------------------------------------------------------------------------------------------
+def read(path: Path, task, data_dir=None) -> Iterator[ImportedProblem]:
+    files = sample_files(Path(path))
+    index = None
+    subjects: list[str] = []
+    if task.name == "mmlu":
+        subjects = _mmlu_subjects()
+        try:
+            index = _MMLUIndex(task.problems(data_dir))
+        except UserError:
+            index = None  # no local data: targets give the gold, rows are not cross-checked
+    for f in files:
+        lm_task = lm_eval_task_name(f)
+        seen: set = set()
+        for lineno, obj in _records(f):
+            key = json.dumps(obj["doc_id"])
+            if key in seen:  # the same doc again under the next filter
+                continue
+            seen.add(key)
+            where = f"{f}:{lineno}"
+            comps = _completions(obj, where)
+            if task.name == "mmlu":
+                yield _mmlu_problem(obj, lm_task, index, subjects, where, lineno, comps)
+            elif task.name == "gpqa_diamond":
+                yield _gpqa_problem(obj, where, lineno, comps)
+            else:
+                doc = obj["doc"]
+                field = next((k for k in _GENERIC_ID_FIELDS if isinstance(doc.get(k), (str, int))), None)
+                if field is None:
+                    raise UserError(f"{where}: cannot map this doc to a {task.name} problem: it has none of the fields "
+                                    f"{', '.join(_GENERIC_ID_FIELDS)}")
+                yield ImportedProblem(str(doc[field]), comps, lineno, external=_external(obj, len(comps)))

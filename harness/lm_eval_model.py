@@ -1,0 +1,260 @@
+"""Our backends as an lm-evaluation-harness model: ``--model r1-harness``.
+
+lm-eval 0.4 finds models only through its registry, which holds what lm-eval itself ships plus whatever classes
+were registered by code imported into the process; it has no plugin entry points for models. So the stock
+``lm_eval`` command cannot see this class, and this module doubles as a drop-in for it: it registers the model,
+then hands the command line to lm-eval's own CLI unchanged.
+
+    python -m harness.lm_eval_model --model r1-harness \\
+        --model_args backend=llamacpp,model=embedded,max_gen_toks=256 \\
+        --tasks TASKS [--include_path DIR] [--apply_chat_template] [--log_samples --output_path OUT] [--limit N]
+
+(``r1-lm-eval ...`` is the same once the console script is installed.) From Python, ``import
+harness.lm_eval_model`` and then ``lm_eval.simple_evaluate(model="r1-harness", ...)``.
+
+Model args: ``backend`` (llamacpp | hf | openai | vllm), ``model`` (default: embedded), ``max_gen_toks`` (default
+for tasks that set none), ``temperature`` / ``top_p`` (defaults when a task sets none; lm-eval's ``do_sample=false``
+always means greedy), ``seed``, ``think_prefix`` (start the answer with "<think>\\n", as the paper does),
+``think_end_token`` (return only the text after it to lm-eval's filters, as lm-eval's hf model does; leave unset to
+keep the reasoning in ``--log_samples`` for ``r1 import``), ``system_prompt``; any other key goes to the backend.
+
+Requests: a plain lm-eval context becomes one user message (our backends render the model's chat template); with
+``--apply_chat_template`` lm-eval's chat turns are passed through as messages, and a trailing assistant turn (a task's
+``gen_prefix``) becomes the forced start of the answer. Log-likelihood requests (multiple-choice-by-logprob tasks,
+perplexity) are computed with lm-eval's own HF model over the same weights when ``backend=hf``; other backends
+refuse them with a message naming the alternatives.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import sys
+from typing import Any
+
+from lm_eval.api.model import LM
+from lm_eval.api.registry import register_model
+
+from .backends.base import GenRequest, make_backend
+from .config import DEFAULT_BACKEND, DEFAULT_MODEL, DEFAULT_SEED, THINK_PREFIX
+from .task import sample_seed
+
+log = logging.getLogger("r1.lm_eval")
+
+MODEL_NAME = "r1-harness"
+DEFAULT_MAX_GEN_TOKS = 256  # lm-eval's own default for generative tasks that set none
+
+
+class ChatStr(str):
+    """A rendered-later chat: lm-eval stores and hashes it as a string, we read the messages back from it."""
+
+    @classmethod
+    def from_messages(cls, messages: list[dict[str, str]]) -> "ChatStr":
+        return cls(json.dumps(messages, ensure_ascii=False))
+
+    def messages(self) -> list[dict[str, str]]:
+        return json.loads(self)
+
+
+class LoglikelihoodUnsupported(RuntimeError):
+    pass
+
+
+def _parse_chat(text: str) -> list[dict[str, str]] | None:
+    if not text.startswith("[{"):
+        return None
+    try:
+        obj = json.loads(text)
+    except ValueError:
+        return None
+    if isinstance(obj, list) and obj and all(isinstance(m, dict) and "role" in m and "content" in m for m in obj):
+        return obj
+    return None
+
+
+def _as_bool(v: Any) -> bool:
+    if isinstance(v, str):
+        return v.strip().lower() in ("1", "true", "yes", "on")
+    return bool(v)
+
+
+@register_model(MODEL_NAME)
+class R1HarnessLM(LM):
+    def __init__(self, backend: str = DEFAULT_BACKEND, model: str = DEFAULT_MODEL, max_gen_toks: int = DEFAULT_MAX_GEN_TOKS,
+                 temperature: float | None = None, top_p: float | None = None, seed: int = DEFAULT_SEED,
+                 think_prefix: bool = False, think_end_token: str | None = None, system_prompt: str | None = None,
+                 batch_size: Any = None, max_batch_size: Any = None, device: Any = None, **backend_options: Any):
+        super().__init__()
+        # batch_size / max_batch_size / device come from lm-eval's CLI for every model; our backends schedule their
+        # own batches and devices, so they are accepted and not used.
+        self.backend_name = str(backend)
+        self.model_name = str(model)
+        self.max_gen_toks = int(max_gen_toks)
+        self.temperature = None if temperature is None else float(temperature)
+        self.top_p = None if top_p is None else float(top_p)
+        self.seed = int(seed)
+        self.assistant_prefix = THINK_PREFIX if _as_bool(think_prefix) else ""
+        self.think_end_token = think_end_token or None
+        self.system_prompt = system_prompt or None
+        self.backend_options = backend_options
+        self._backend = None
+        self._hflm = None
+        self._warned: set[str] = set()
+        self._chat_applied = False
+
+    # --- lm-eval plumbing --------------------------------------------------------------------------------------
+    @property
+    def tokenizer_name(self) -> str:
+        return f"{MODEL_NAME}:{self.backend_name}:{self.model_name}"
+
+    def chat_template(self, chat_template: bool | str = False) -> str:
+        # The backend applies the model's own template; lm-eval only records this string in its config.
+        return f"{self.backend_name} backend chat template"
+
+    def apply_chat_template(self, chat_history: list[dict[str, str]], add_generation_prompt: bool = True) -> str:
+        self._chat_applied = True
+        return ChatStr.from_messages(list(chat_history))
+
+    def get_model_info(self) -> dict:
+        info = self.backend.describe() if self._backend is not None else {}
+        return {"r1_backend": self.backend_name, "r1_model": self.model_name, "r1_model_info": info}
+
+    @property
+    def backend(self):
+        # Created on first use: refusing a log-likelihood task should not cost a model load.
+        if self._backend is None:
+            self._backend = make_backend(self.backend_name, self.model_name, **self.backend_options)
+        return self._backend
+
+    # --- generation --------------------------------------------------------------------------------------------
+    def _messages(self, context: str) -> tuple[list[dict[str, str]], str]:
+        """(messages, forced answer start) for one lm-eval context."""
+        msgs: list[dict[str, str]] | None = None
+        if isinstance(context, ChatStr):
+            msgs = context.messages()
+        elif self._chat_applied and isinstance(context, str):
+            msgs = _parse_chat(context)  # lm-eval rebuilt the string: the type is gone, the JSON is not
+        prefix = ""
+        if msgs is None:
+            msgs = [{"role": "user", "content": str(context)}]
+        elif msgs and msgs[-1].get("role") == "assistant":
+            prefix = msgs[-1].get("content") or ""
+            msgs = msgs[:-1]
+        if self.system_prompt and not any(m.get("role") == "system" for m in msgs):
+            msgs = [{"role": "system", "content": self.system_prompt}] + msgs
+        return msgs, self.assistant_prefix + prefix
+
+    def _sampling(self, gen_kwargs: dict[str, Any]) -> tuple[float, float, int, list[str]]:
+        kw = dict(gen_kwargs or {})
+        until = kw.pop("until", None) or []
+        if isinstance(until, str):
+            until = [until]
+        max_toks = int(kw.pop("max_gen_toks", self.max_gen_toks))
+        do_sample = kw.pop("do_sample", None)
+        temperature = kw.pop("temperature", None)
+        top_p = kw.pop("top_p", None)
+        if temperature is None:
+            temperature = self.temperature if self.temperature is not None else 0.0
+        if do_sample is not None and not _as_bool(do_sample):
+            temperature = 0.0  # lm-eval's do_sample=false is greedy whatever the temperature says
+        if top_p is None:
+            top_p = self.top_p if self.top_p is not None else 1.0
+        for k in kw:
+            if k not in self._warned:
+                self._warned.add(k)
+                log.warning("r1-harness: generation kwarg %r is not supported by our backends and is ignored", k)
+        return float(temperature), float(top_p), max_toks, [s for s in until if s]
+
+    def generate_until(self, requests, disable_tqdm: bool = False) -> list[str]:
+        gen_requests: list[GenRequest] = []
+        stops: list[list[str]] = []
+        seen: dict[str, int] = {}
+        for i, req in enumerate(requests):
+            context, gen_kwargs = req.args[0], req.args[1]
+            msgs, prefix = self._messages(context)
+            temperature, top_p, max_toks, until = self._sampling(gen_kwargs)
+            # lm-eval repeats a request object for `repeats: k`; the n-th copy gets the n-th seed, so repeats sample
+            # different answers and a rerun samples the same ones.
+            ident = hashlib.sha256(json.dumps([msgs, prefix, gen_kwargs], sort_keys=True, default=str).encode()).hexdigest()
+            nth = seen.get(ident, 0)
+            seen[ident] = nth + 1
+            seed = sample_seed(self.seed, "lm-eval", ident, nth)
+            gen_requests.append(GenRequest(messages=msgs, max_tokens=max_toks, temperature=temperature, top_p=top_p,
+                                           seed=seed, stop=tuple(until), assistant_prefix=prefix, key=i))
+            stops.append(until)
+        out: list[str | None] = [None] * len(gen_requests)
+        bar = None
+        if not disable_tqdm:
+            from tqdm import tqdm
+
+            bar = tqdm(total=len(gen_requests), desc="r1-harness generate_until")
+        for req, comp in self.backend.stream(gen_requests):
+            text = self._postprocess(req.assistant_prefix + comp.text, stops[req.key])
+            out[req.key] = text
+            self.cache_hook.add_partial("generate_until", requests[req.key].args, text)
+            if bar is not None:
+                bar.update(1)
+        if bar is not None:
+            bar.close()
+        missing = [i for i, t in enumerate(out) if t is None]
+        if missing:
+            raise RuntimeError(f"backend {self.backend_name} returned no completion for {len(missing)} of "
+                               f"{len(out)} requests")
+        return out  # type: ignore[return-value]
+
+    def _postprocess(self, text: str, until: list[str]) -> str:
+        # Same order as lm-eval's own models: drop the reasoning first, then cut at the first stop sequence.
+        if self.think_end_token:
+            text = text.split(self.think_end_token)[-1].lstrip()
+        for s in until:
+            text = text.split(s)[0]
+        return text
+
+    # --- log-likelihood ----------------------------------------------------------------------------------------
+    def _loglikelihood_model(self):
+        if self.backend_name != "hf":
+            raise LoglikelihoodUnsupported(
+                f"r1-harness: backend {self.backend_name!r} cannot score log-likelihoods (this task's output_type is "
+                "loglikelihood / multiple_choice / loglikelihood_rolling). Use backend=hf, run the task's generative "
+                "variant (e.g. a *_generative or *_cot_zeroshot task), or use lm-eval's own model for it "
+                "(--model hf / --model gguf / --model local-completions).")
+        if self._hflm is None:
+            from lm_eval.models.huggingface import HFLM
+
+            be = self.backend
+            hf_model, tokenizer = getattr(be, "model", None), getattr(be, "tokenizer", None)
+            if hf_model is None or tokenizer is None:
+                raise LoglikelihoodUnsupported("r1-harness: the hf backend exposes no loaded model/tokenizer to score "
+                                               "log-likelihoods with")
+            # The backend's already-loaded weights, scored by lm-eval's reference implementation.
+            self._hflm = HFLM(pretrained=hf_model, tokenizer=tokenizer, batch_size=1)
+        return self._hflm
+
+    def loglikelihood(self, requests, disable_tqdm: bool = False) -> list[tuple[float, bool]]:
+        return self._loglikelihood_model().loglikelihood(requests, disable_tqdm=disable_tqdm)
+
+    def loglikelihood_rolling(self, requests, disable_tqdm: bool = False) -> list[float]:
+        return self._loglikelihood_model().loglikelihood_rolling(requests, disable_tqdm=disable_tqdm)
+
+    def close(self) -> None:
+        if self._backend is not None:
+            self._backend.close()
+            self._backend = None
+
+
+def main(argv: list[str] | None = None) -> int:
+    """lm-eval's CLI with the r1-harness model registered (this module's import did that)."""
+    from lm_eval.__main__ import cli_evaluate
+
+    if argv is not None:
+        sys.argv = [sys.argv[0], *argv]
+    try:
+        cli_evaluate()
+    except LoglikelihoodUnsupported as e:
+        print(f"lm_eval: error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
