@@ -314,3 +314,117 @@ def test_report_speed_smoke(tmp_path):
     t0 = time.perf_counter()
     write_report([r], tmp_path / "out")
     assert time.perf_counter() - t0 < 10
+
+
+# --- LiveCodeBench import ------------------------------------------------------------------------------------------
+from harness.errors import UserError  # noqa: E402
+from harness.importers import lcb, reader  # noqa: E402
+from harness.task import registry  # noqa: E402
+
+
+class _LcbTask(Task):
+    name = "livecodebench"
+
+
+def _lcb_record(qid: str, graded: list[bool], outputs: bool = True) -> dict:
+    codes = [f"print({qid!r}, {j})" for j in range(len(graded))]
+    rec = {"question_title": f"T {qid}", "question_content": "statement", "platform": "atcoder", "question_id": qid,
+           "contest_id": qid.split("_")[0], "contest_date": "2024-08-03T00:00:00", "starter_code": "",
+           "difficulty": "easy", "code_list": codes, "graded_list": graded,
+           "pass@1": sum(graded) / len(graded),
+           "metadata": [json.dumps({"execution time": 0.1} if g else
+                                   {"error_code": -2, "error_message": "Wrong Answer", "inputs": "1\n" * 5000,
+                                    "expected": "2", "output": "3"}) for g in graded]}
+    if outputs:
+        rec["output_list"] = [f"<think>\nhmm\n</think>\n```python\n{c}\n```" for c in codes]
+    return rec
+
+
+def test_lcb_reader_keeps_their_grades_beside_the_outputs(tmp_path):
+    f = tmp_path / "Scenario.codegeneration_3_0.6_eval_all.json"
+    f.write_text(json.dumps([_lcb_record("abc365_b", [True, False, True]), _lcb_record("abc365_a", [False] * 3)]))
+    assert reader("lcb") is lcb.read
+    got = list(lcb.read(f, _LcbTask()))
+    assert [p.problem_id for p in got] == ["abc365_b", "abc365_a"] and [p.line for p in got] == [1, 2]
+    p = got[0]
+    assert p.completions[1] == "<think>\nhmm\n</think>\n```python\nprint('abc365_b', 1)\n```"
+    assert p.external[0] == {"tool": "livecodebench", "passed": True}
+    assert p.external[1] == {"tool": "livecodebench", "passed": False, "error_code": -2,
+                             "error_message": "Wrong Answer"}  # test inputs/outputs are not copied
+    assert p.meta == {"platform": "atcoder", "difficulty": "easy", "contest_id": "abc365",
+                      "contest_date": "2024-08-03T00:00:00", "question_title": "T abc365_b"}
+    assert p.gold is None and p.finish_reasons is None
+
+
+def test_lcb_reader_without_raw_outputs_or_grades(tmp_path):
+    rec = _lcb_record("1234", [True, False], outputs=False)
+    del rec["graded_list"], rec["metadata"]
+    f = tmp_path / "gen.json"
+    f.write_text(json.dumps([rec]))
+    (p,) = lcb.read(f, _LcbTask())
+    assert p.completions == ["```python\nprint('1234', 0)\n```", "```python\nprint('1234', 1)\n```"]
+    assert p.external is None
+
+
+@pytest.mark.parametrize("content,message", [
+    ([{"pass@1": 0.3, "detail": {}}, {}, []], "summary file (*_eval.json)"),
+    ({"question_id": "x"}, "expected a JSON array"),
+    ([{"code_list": ["x"], "graded_list": [True]}], "record 1: missing field 'question_id'"),
+    ([{"question_id": "q", "code_list": ["x"], "graded_list": [True, False]}], "record 1 (q): 'graded_list' has 2"),
+    ([{"question_id": "q", "code_list": ["x"], "graded_list": [1]}], "must be a list of true/false"),
+    ([{"question_id": "q", "output_list": ["a", "b"], "code_list": ["x"]}], "'output_list' has 2 entries"),
+    ([{"question_id": "q"}], "nothing to import"),
+])
+def test_lcb_reader_errors_name_the_record(tmp_path, content, message):
+    f = tmp_path / "x_eval_all.json"
+    f.write_text(json.dumps(content))
+    with pytest.raises(UserError, match=re.escape(message)):
+        list(lcb.read(f, _LcbTask()))
+
+
+def test_lcb_reader_refuses_other_tasks(tmp_path):
+    f = tmp_path / "x_eval_all.json"
+    f.write_text(json.dumps([_lcb_record("abc1_a", [True])]))
+    with pytest.raises(UserError, match="use --task livecodebench"):
+        list(lcb.read(f, SynthTask("math500")))
+    f.write_text("[{")
+    with pytest.raises(UserError, match="not valid JSON"):
+        list(lcb.read(f, _LcbTask()))
+
+
+@pytest.mark.skipif("livecodebench" not in registry(), reason="the livecodebench task module has not landed yet")
+def test_cli_import_lcb_then_report(tmp_path, r1):
+    rows = [json.loads(x) for x in (Path(os.environ["R1_DATA_DIR"]) / "livecodebench" / "lcb_2408_2501.jsonl")
+            .read_text().splitlines()[:3]]
+    f = tmp_path / "Scenario.codegeneration_2_0.6_eval_all.json"
+    f.write_text(json.dumps([_lcb_record(r["question_id"], [True, False]) for r in rows]))
+    r1("import", "--format", "lcb", "--task", "livecodebench", "--model", "deepseek-r1:7b", str(f),
+       "--out", str(tmp_path / "run"))
+    recs = [json.loads(x) for x in (tmp_path / "run" / "samples.jsonl").read_text().splitlines()]
+    assert len(recs) == 6 and all(r["external"]["tool"] == "livecodebench" for r in recs)
+    assert all(r["verdict"] in ("correct", "incorrect", "no_answer", "error", "timeout") for r in recs)
+    r1("report", str(tmp_path / "run"), "--out", str(tmp_path / "rep"))
+    md = (tmp_path / "rep" / "report.md").read_text()
+    assert "livecodebench: external grades beside ours" in md and "37.6" in md  # Table 5, R1-Distill-Qwen-7B
+
+
+def test_cli_report_on_imported_run(tmp_path, r1):
+    """`r1 import` (generic jsonl, on the data-free arith task) then `r1 report`: imported runs report like any."""
+    from tasks.arith import make_problem
+
+    lines = []
+    for i in range(6):
+        gold = make_problem(i).gold
+        lines.append({"problem_id": f"arith-{i}", "completions": [f"<think>x</think> \\boxed{{{gold}}}",
+                                                                    "<think>never closed"]})
+    f = tmp_path / "gen.jsonl"
+    f.write_text("".join(json.dumps(x) + "\n" for x in lines))
+    r1("import", "--format", "jsonl", "--task", "arith", "--model", "deepseek-ai/DeepSeek-R1-Distill-Qwen-1.5B",
+       str(f), "--out", str(tmp_path / "run"))
+    out = r1("report", str(tmp_path / "run"), "--out", str(tmp_path / "rep")).stdout
+    assert f"report: {tmp_path / 'rep' / 'report.html'}" in out
+    md = (tmp_path / "rep" / "report.md").read_text()
+    row = next(ln for ln in md.splitlines() if ln.startswith("| arith |"))
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert cells[2:5] == ["6", "2 / 2", "50.0"] and cells[10] == "50.0"  # the unclosed think blocks are truncated
+    assert "generation settings unknown (imported run)" in md
