@@ -260,7 +260,11 @@ class ReportBuilder:
         for i, r in enumerate(self.runs, 1):
             gen = r.manifest.get("generation") if isinstance(r.manifest.get("generation"), dict) else {}
             mid = r.model_id
-            rows.append([str(i), r.path.name, r.model, mid or DASH, str(r.manifest.get("source") or DASH),
+            info = r.manifest.get("model_info") if isinstance(r.manifest.get("model_info"), dict) else {}
+            # "embedded" or a local path says little; the backend's own description of the model says what it is.
+            described = info.get("name") if isinstance(info.get("name"), str) and info.get("name") != r.model else None
+            model = f"{r.model} ({described})" if described else r.model
+            rows.append([str(i), r.path.name, model, mid or DASH, str(r.manifest.get("source") or DASH),
                          str(r.manifest.get("backend") or DASH), num(gen.get("temperature")), num(gen.get("top_p")),
                          num(gen.get("max_tokens")), ", ".join(r.tasks), str(r.manifest.get("created") or DASH)])
         self.add(Table(["#", "run dir", "model", "paper row", "source", "backend", "temperature", "top-p",
