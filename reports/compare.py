@@ -80,6 +80,8 @@ class CompareResult:
                 out.append(f"{t.task}: samples per problem differ (A {t.samples_a}, B {t.samples_b}); pass@1 is "
                            f"comparable, its noise is not")
             out += [f"{t.task}: {n}" for n in t.notes]
+        if not self.tasks:
+            out.append("no task has scored samples in both runs: nothing to compare")
         if self.only_in_a:
             out.append(f"tasks only in A (not compared): {', '.join(self.only_in_a)}")
         if self.only_in_b:

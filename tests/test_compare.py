@@ -61,6 +61,13 @@ def test_same_skill_is_not_significant(tmp_path):
     assert t.ci[0] < 0 < t.ci[1]
 
 
+def test_no_shared_task_says_so(tmp_path):
+    a = make_run(tmp_path / "a", "m", {"math500": (3, 2)})
+    b = make_run(tmp_path / "b", "m", {"aime2024": (3, 2)})
+    res = compare_runs(a, b)
+    assert res.tasks == [] and "nothing to compare" in res.to_text()
+
+
 def test_run_against_itself(tmp_path):
     a = make_run(tmp_path / "a", "m", {"math500": (10, 4)}, seed=1)
     (t,) = compare_runs(a, a).tasks

@@ -92,5 +92,3 @@ def test_chromium_screenshot_shows_the_report(report, tmp_path):
     # The first plot sits within the first 3000 px: colored (non-gray) pixels from the curves must be present.
     color = np.abs(px[..., 0] - px[..., 2]) > 0.3
     assert color.sum() > 500
-    keep = Path(report["html"]).parent / "screenshot.png"
-    shutil.copy(shot, keep)
