@@ -47,6 +47,16 @@ def _k_axis(ax, kmax: int) -> None:
     ax.set_xlim(0.9 if kmax >= 8 else 0.5, kmax * 1.1 if kmax >= 8 else kmax + 0.5)
 
 
+def _mark_zeros(ax, pos: Sequence[float], vals: Sequence[float], vertical: bool) -> None:
+    """A bar of height 0 is invisible; label it so 0% reads differently from an empty bucket."""
+    for p, v in zip(pos, vals):
+        if v == 0:
+            if vertical:
+                ax.annotate("0", (p, 0), textcoords="offset points", xytext=(0, 2), ha="center", fontsize=7)
+            else:
+                ax.annotate("0", (0, p), textcoords="offset points", xytext=(2, 0), va="center", fontsize=7)
+
+
 def plot_curves(path: Path, title: str, ylabel: str,
                 series: Sequence[tuple[str, int, Sequence[int], Sequence[float]]],
                 paper: Sequence[tuple[str, int, float]] = (),
@@ -116,6 +126,7 @@ def plot_length_accuracy(path: Path, title: str, bucket_labels: Sequence[str],
         xs = [b + (j - (nr - 1) / 2) * width for b in range(nb) if accs[b] is not None]
         ys = [100 * a for a in accs if a is not None]
         ax.bar(xs, ys, width=width, color=run_color(i), label=label)
+        _mark_zeros(ax, xs, ys, vertical=True)
     ax.set_xticks(range(nb))
     ax.set_xticklabels(bucket_labels, rotation=30, ha="right", fontsize=8)
     ax.set_ylim(0, 100)
@@ -139,6 +150,7 @@ def plot_breakdown(path: Path, title: str, groups: Sequence[str],
         ys = [g + (j - (nr - 1) / 2) * height for g in range(ng) if vals[g] is not None]
         xs = [100 * v for v in vals if v is not None]
         ax.barh(ys, xs, height=height, color=run_color(i), label=label)
+        _mark_zeros(ax, ys, xs, vertical=False)
     ax.set_yticks(range(ng))
     ax.set_yticklabels(groups, fontsize=8)
     ax.invert_yaxis()
