@@ -166,6 +166,12 @@ class ScoringThread(threading.Thread):
 # ---------------------------------------------------------------------------------------------------------------
 # Aggregation
 # ---------------------------------------------------------------------------------------------------------------
+def _mean_tokens(records: list[dict]) -> float | None:
+    """Imported runs may carry no token counts: then the mean is unknown (None), not 0."""
+    toks = [r["completion_tokens"] for r in records if r.get("completion_tokens") is not None]
+    return float(np.mean(toks)) if toks else None
+
+
 def aggregate_task(task: Task, problems: list[Problem], records: list[dict], n_requested: int) -> dict[str, Any]:
     by_pid: dict[str, list[dict]] = defaultdict(list)
     planned = {p.id for p in problems}
@@ -210,7 +216,7 @@ def aggregate_task(task: Task, problems: list[Problem], records: list[dict], n_r
         "verdicts": verdicts,
         "truncation_rate": verdicts[TRUNCATED] / n_samples if n_samples else None,
         "no_answer_rate": verdicts[NO_ANSWER] / n_samples if n_samples else None,
-        "mean_completion_tokens": float(np.mean([r.get("completion_tokens") or 0 for r in all_recs])) if all_recs else None,
+        "mean_completion_tokens": _mean_tokens(all_recs),
     }
     pass_k, excluded = {}, {}
     for k in range(1, n_requested + 1):
