@@ -27,7 +27,7 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from . import sandbox
 from .base import CORRECT, ERROR, INCORRECT, NO_ANSWER, TRUNCATED, Verdict, split_think
@@ -82,6 +82,8 @@ class CodeJob:
     prelude: str = ""
     preload: Sequence[str] = ()
     stop_on_failure: bool = True
+    # Builds the program to run from the extracted code (e.g. HumanEval wraps it with the prompt and the checks).
+    assemble: Callable[[str], str] | None = None
 
 
 # --- extraction -----------------------------------------------------------------------------------------------
@@ -254,7 +256,8 @@ def _score(job: CodeJob) -> Verdict:
     key = program_key(program)
     if not job.tests and job.mode != "script":
         return Verdict(ERROR, answer=program, key=key, detail={"error": "problem has no tests"})
-    results = run_tests(program, job.tests, time_limit=job.time_limit, memory_mb=job.memory_mb, mode=job.mode,
+    runnable = job.assemble(program) if job.assemble else program
+    results = run_tests(runnable, job.tests, time_limit=job.time_limit, memory_mb=job.memory_mb, mode=job.mode,
                         func_name=job.func_name, prelude=job.prelude, preload=job.preload,
                         stop_on_failure=job.stop_on_failure)
     counts = Counter(r.verdict for r in results)
