@@ -287,11 +287,18 @@ def _records(out):
     return [json.loads(line) for line in (out / "samples.jsonl").read_text().splitlines() if line.strip()]
 
 
+@pytest.fixture(scope="module")
+def e2e_run(tmp_path_factory):
+    """The issue's end-to-end command, once per module (prompt evaluation of 40 samples dominates its cost)."""
+    out = tmp_path_factory.mktemp("e2e") / "run"
+    run_r1("eval", "--task", "gpqa_diamond,mmlu", "--limit", "10", "-n", "2", "--max-tokens", "16", "--seed", "0",
+           "--out", str(out), "--no-progress")
+    return out
+
+
 @pytest.mark.slow
-def test_eval_gpqa_and_mmlu_end_to_end(tmp_path):
-    out = tmp_path / "run"
-    run_r1("eval", "--task", "gpqa_diamond,mmlu", "--limit", "10", "-n", "2", "--max-tokens", "64", "--out", str(out),
-           "--no-progress")
+def test_eval_gpqa_and_mmlu_end_to_end(e2e_run):
+    out = e2e_run
     res = json.loads((out / "results.json").read_text())["tasks"]
     g, m = res["gpqa_diamond"], res["mmlu"]
     assert (g["n_problems"], g["samples_per_problem"], g["n_samples"]) == (10, 2, 20)
@@ -299,30 +306,33 @@ def test_eval_gpqa_and_mmlu_end_to_end(tmp_path):
     assert set(g["breakdowns"]) == {"domain"} and sum(d["n_problems"] for d in g["breakdowns"]["domain"].values()) == 10
     assert set(m["breakdowns"]) == {"subject", "category"}
     assert m["breakdowns"]["subject"]["abstract_algebra"]["n_problems"] == 10
+    assert m["breakdowns"]["category"]["STEM"]["n_problems"] == 10
     assert set(m["accuracy"]) >= {"micro", "macro_subjects", "macro_categories"}
     for r in (g, m):
-        assert sum(r["extraction"].values()) == 20 and 0.0 <= r["pass@1"] <= 1.0
+        assert sum(r["extraction"].values()) == 20 and 0.0 <= r["pass@1"] <= 1.0 and "pass@1_strict" in r
+        assert sum(r["verdicts"].values()) == 20
     assert sum(g["gold_position"].values()) == 20
     recs = _records(out)
     gp = [r for r in recs if r["task"] == "gpqa_diamond"]
     assert len(gp) == 20 and all(sorted(r["prompt_meta"]["perm"]) == [0, 1, 2, 3] for r in gp)
-    assert all("question" not in r for r in recs)
+    assert all("question" not in r and "options" not in r for r in recs)
 
 
 @pytest.mark.slow
-def test_gpqa_cli_runs_reproducible_by_seed(tmp_path):
-    def run(name, seed):
+def test_gpqa_cli_runs_reproducible_by_seed(e2e_run, tmp_path):
+    """Same seed: the same permutations, completions and verdicts as the first run; another seed: other orders."""
+    def run(name, seed, max_tokens):
         out = tmp_path / name
-        run_r1("eval", "--task", "gpqa_diamond", "--limit", "3", "-n", "2", "--max-tokens", "8", "--seed", str(seed),
-               "--out", str(out), "--no-progress")
-        recs = sorted(_records(out), key=lambda r: (r["problem_id"], r["sample_idx"]))
-        res = json.loads((out / "results.json").read_text())["tasks"]["gpqa_diamond"]
-        return recs, res
+        run_r1("eval", "--task", "gpqa_diamond", "--limit", "2", "-n", "2", "--max-tokens", str(max_tokens), "--seed",
+               str(seed), "--out", str(out), "--no-progress")
+        return sorted(_records(out), key=lambda r: (r["problem_id"], r["sample_idx"]))
 
-    a, ra = run("a", 0)
-    b, rb = run("b", 0)
-    c, _ = run("c", 1)
-    fields = ("problem_id", "sample_idx", "prompt_meta", "seed", "verdict", "answer_key")
-    assert [[r[f] for f in fields] for r in a] == [[r[f] for f in fields] for r in b]
-    assert ra["pass@1"] == rb["pass@1"] and ra["extraction"] == rb["extraction"]
-    assert [r["prompt_meta"]["perm"] for r in a] != [r["prompt_meta"]["perm"] for r in c]
+    fields = ("problem_id", "sample_idx", "prompt_meta", "seed", "completion", "verdict", "answer_key")
+    again = run("again", 0, 16)
+    first = sorted((r for r in _records(e2e_run) if r["task"] == "gpqa_diamond" and
+                    r["problem_id"] in {a["problem_id"] for a in again}), key=lambda r: (r["problem_id"], r["sample_idx"]))
+    assert len(again) == len(first) == 4
+    assert [[r[f] for f in fields] for r in again] == [[r[f] for f in fields] for r in first]
+    other = run("other", 1, 1)
+    assert [r["prompt_meta"]["perm"] for r in other] != [r["prompt_meta"]["perm"] for r in again]
+    assert [r["seed"] for r in other] != [r["seed"] for r in again]
