@@ -1,0 +1,334 @@
+"""A small pool of worker processes with a hard time limit per call: on the deadline the worker is killed and replaced.
+
+Why processes, and why kill: sympy and friends can run for minutes (``10^{10^{10}}``, a pathological ``simplify``) and
+cannot be interrupted from another thread; ``signal.alarm`` only works in a main thread, and the runner scores on a
+background thread. So the limit is enforced from outside: the caller waits on the worker's pipe until the deadline,
+then sends SIGKILL, reaps the process and starts a fresh one for the next call. Nothing the worker does can make the
+caller wait more than the deadline plus the time to kill a process.
+
+Start method: ``forkserver``. A plain ``fork`` copies whatever locks other threads of the caller hold at that moment
+(llama.cpp threads, the logging lock, the import lock), which can deadlock the child; ``forkserver`` forks workers
+from a clean single-threaded server process instead. Modules named in ``preload`` are imported by the server when
+this pool is the one that starts it (so a replacement worker is ready in milliseconds), and imported again by every
+worker before it reports ready, so a server started by someone else only costs time once per worker, never a false
+timeout: the clock of a call starts when the call is handed to a ready worker.
+
+``preload`` entries are module names, or ``module:function`` for a warm-up function each worker calls once before it
+reports ready (e.g. loading a parser), so that cost never counts against a call's time limit.
+
+Generic: a call is ``fn(*args)`` with ``fn`` a module-level function (pickled by reference) and picklable args and
+result. Other verifiers get their own pool with ``shared_pool(name, ...)``. Safe to use from several threads: each
+``map`` checks workers out of a shared idle list. Workers are daemonic, die with the caller (EOF on their pipe),
+and are shut down at interpreter exit.
+"""
+from __future__ import annotations
+
+import atexit
+import importlib
+import multiprocessing as mp
+import os
+import signal
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass
+from multiprocessing.connection import wait
+from typing import Any, Callable, Sequence
+
+OK = "ok"
+TIMEOUT = "timeout"
+ERROR = "error"  # the function raised (message in .error)
+CRASHED = "crashed"  # the worker died without answering (segfault, out of memory, killed from outside)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status: str
+    value: Any = None
+    error: str | None = None
+    elapsed: float = 0.0  # seconds from hand-over to the worker until the answer (or the kill)
+
+    @property
+    def ok(self) -> bool:
+        return self.status == OK
+
+
+def _describe_exception(e: BaseException) -> str:
+    # str() of some sympy objects inside exception messages can itself take forever; keep to the type and short args.
+    parts = [a for a in getattr(e, "args", ()) if isinstance(a, (str, int, float))]
+    msg = "; ".join(str(a)[:200] for a in parts[:2])
+    return f"{type(e).__name__}: {msg}" if msg else type(e).__name__
+
+
+def _worker_main(conn, preload: tuple[str, ...], memory_limit_mb: int | None) -> None:
+    # Ctrl-C reaches the whole process group; the caller decides what happens to its workers.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if memory_limit_mb:
+        try:
+            import resource
+
+            lim = int(memory_limit_mb) * 1024 * 1024
+            resource.setrlimit(resource.RLIMIT_AS, (lim, lim))
+        except (ImportError, ValueError, OSError):
+            pass
+    for name in preload:
+        mod, _, func = name.partition(":")
+        m = importlib.import_module(mod)
+        if func:
+            getattr(m, func)()
+    conn.send(("ready", os.getpid()))
+    while True:
+        try:
+            msg = conn.recv()
+        except (EOFError, OSError):
+            return  # the caller is gone
+        if msg is None:
+            return
+        fn, args = msg
+        try:
+            value = fn(*args)
+        except BaseException as e:  # noqa: BLE001 - MemoryError / RecursionError must come back as an outcome too
+            reply = (ERROR, _describe_exception(e))
+        else:
+            reply = (OK, value)
+        try:
+            conn.send(reply)
+        except Exception as e:  # an unpicklable result
+            conn.send((ERROR, "result not picklable: " + _describe_exception(e)))
+
+
+class _Worker:
+    __slots__ = ("proc", "conn", "tasks")
+
+    def __init__(self, proc, conn):
+        self.proc, self.conn, self.tasks = proc, conn, 0
+
+    def kill(self) -> None:
+        try:
+            if self.proc.pid is not None and self.proc.is_alive():
+                os.kill(self.proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, OSError, AssertionError):
+            pass
+        try:
+            self.proc.join(timeout=5)
+        except (AssertionError, OSError):
+            pass
+        try:
+            self.conn.close()
+        except OSError:
+            pass
+
+    def stop(self) -> None:
+        try:
+            self.conn.send(None)
+            self.proc.join(timeout=1)
+        except (OSError, ValueError, AssertionError):
+            pass
+        self.kill()
+
+
+class WorkerPool:
+    def __init__(self, size: int | None = None, *, preload: Sequence[str] = (), max_tasks_per_worker: int = 2000,
+                 memory_limit_mb: int | None = None, start_timeout: float = 120.0, start_method: str = "forkserver"):
+        if size is None:
+            try:
+                size = len(os.sched_getaffinity(0))
+            except AttributeError:
+                size = os.cpu_count() or 1
+        self.size = max(1, int(size))
+        self.preload = tuple(preload)
+        # Recycling bounds the memory a long run leaves in sympy's caches.
+        self.max_tasks_per_worker = max_tasks_per_worker
+        self.memory_limit_mb = memory_limit_mb
+        self.start_timeout = start_timeout
+        self.start_method = start_method
+        self._cond = threading.Condition()
+        self._idle: list[_Worker] = []
+        self._alive = 0
+        self._pid = os.getpid()
+        self._closed = False
+        self._ctx = None
+        self.stats = {"calls": 0, "timeouts": 0, "crashes": 0, "started": 0}
+
+    # --- workers -------------------------------------------------------------------------------------------------
+    def _context(self):
+        if self._ctx is None:
+            ctx = mp.get_context(self.start_method)
+            if self.start_method == "forkserver" and self.preload:
+                ctx.set_forkserver_preload([p.partition(":")[0] for p in self.preload])
+            self._ctx = ctx
+        return self._ctx
+
+    def _start_worker(self) -> _Worker:
+        ctx = self._context()
+        parent, child = ctx.Pipe(duplex=True)
+        proc = ctx.Process(target=_worker_main, args=(child, self.preload, self.memory_limit_mb), daemon=True,
+                           name="r1-verify-worker")
+        proc.start()
+        child.close()
+        w = _Worker(proc, parent)
+        try:
+            if not parent.poll(self.start_timeout):
+                raise RuntimeError(f"worker process did not start within {self.start_timeout:.0f}s")
+            tag, _ = parent.recv()
+            if tag != "ready":
+                raise RuntimeError(f"worker process sent {tag!r} instead of ready")
+        except EOFError:
+            w.kill()
+            raise RuntimeError(f"worker process died while starting (exit code {proc.exitcode}); if this is a script, "
+                               "guard its entry point with `if __name__ == '__main__':` (the forkserver start method "
+                               "re-imports the main module)") from None
+        except BaseException:
+            w.kill()
+            raise
+        self.stats["started"] += 1
+        return w
+
+    def _after_fork_check(self) -> None:
+        # A forked copy of the caller must not touch the parent's workers.
+        if os.getpid() != self._pid:
+            self._cond = threading.Condition()
+            self._idle, self._alive, self._pid, self._ctx = [], 0, os.getpid(), None
+
+    def _checkout(self, block: bool) -> _Worker | None:
+        with self._cond:
+            self._after_fork_check()
+            if self._closed:
+                raise RuntimeError("worker pool is closed")
+            while True:
+                if self._idle:
+                    return self._idle.pop()
+                if self._alive < self.size:
+                    self._alive += 1
+                    break
+                if not block:
+                    return None
+                self._cond.wait()
+        try:
+            return self._start_worker()
+        except BaseException:
+            with self._cond:
+                self._alive -= 1
+                self._cond.notify()
+            raise
+
+    def _checkin(self, w: _Worker) -> None:
+        with self._cond:
+            if self._closed or os.getpid() != self._pid:
+                w.stop()
+                return
+            self._idle.append(w)
+            self._cond.notify()
+
+    def _discard(self, w: _Worker) -> None:
+        w.kill()
+        with self._cond:
+            if os.getpid() == self._pid:
+                self._alive -= 1
+                self._cond.notify()
+
+    # --- calls -----------------------------------------------------------------------------------------------------
+    def call(self, fn: Callable, *args, timeout: float) -> Outcome:
+        return self.map(fn, [args], timeout=timeout)[0]
+
+    def map(self, fn: Callable, arg_tuples: Sequence[tuple], timeout: float) -> list[Outcome]:
+        """Run ``fn(*args)`` for every args tuple on up to ``size`` workers; each call gets ``timeout`` seconds."""
+        n = len(arg_tuples)
+        results: list[Outcome | None] = [None] * n
+        pending = deque(range(n))
+        running: dict[Any, tuple[_Worker, int, float, float]] = {}  # conn -> (worker, index, deadline, start)
+        held: list[_Worker] = []
+        try:
+            while pending or running:
+                while pending and len(running) + len(held) < min(self.size, len(pending) + len(running)):
+                    w = self._checkout(block=not running and not held)
+                    if w is None:
+                        break
+                    held.append(w)
+                while pending and held:
+                    w = held.pop()
+                    i = pending.popleft()
+                    try:
+                        w.conn.send((fn, arg_tuples[i]))
+                    except (BrokenPipeError, ConnectionResetError, EOFError):
+                        self._discard(w)  # died while idle: retry the call on another worker
+                        pending.appendleft(i)
+                        continue
+                    except Exception as e:  # the call itself cannot be pickled
+                        results[i] = Outcome(ERROR, error="call not picklable: " + _describe_exception(e))
+                        held.append(w)
+                        continue
+                    start = time.monotonic()
+                    running[w.conn] = (w, i, start + timeout, start)
+                if not running:
+                    continue
+                next_deadline = min(dl for _, _, dl, _ in running.values())
+                ready = wait(list(running), timeout=max(0.0, next_deadline - time.monotonic()))
+                for conn in ready:
+                    w, i, _, start = running.pop(conn)
+                    try:
+                        status, payload = conn.recv()
+                    except (EOFError, OSError, ConnectionResetError):
+                        elapsed = time.monotonic() - start
+                        self._discard(w)
+                        results[i] = Outcome(CRASHED, error=f"worker exited (code {w.proc.exitcode})", elapsed=elapsed)
+                        self.stats["crashes"] += 1
+                        continue
+                    elapsed = time.monotonic() - start
+                    results[i] = Outcome(OK, payload, None, elapsed) if status == OK else Outcome(ERROR, None, payload, elapsed)
+                    w.tasks += 1
+                    if w.tasks >= self.max_tasks_per_worker:
+                        w.stop()
+                        with self._cond:
+                            self._alive -= 1
+                            self._cond.notify()
+                    else:
+                        held.append(w)
+                now = time.monotonic()
+                for conn, (w, i, dl, start) in list(running.items()):
+                    if now >= dl:
+                        del running[conn]
+                        self._discard(w)
+                        self.stats["timeouts"] += 1
+                        results[i] = Outcome(TIMEOUT, error=f"exceeded {timeout:g}s", elapsed=time.monotonic() - start)
+        finally:
+            for w in held:
+                self._checkin(w)
+            for w, *_ in running.values():  # interrupted (KeyboardInterrupt...): their state is unknown
+                self._discard(w)
+        self.stats["calls"] += n
+        return results  # type: ignore[return-value]
+
+    def close(self) -> None:
+        with self._cond:
+            self._closed = True
+            idle, self._idle = self._idle, []
+            self._alive -= len(idle)
+            self._cond.notify_all()
+        for w in idle:
+            w.stop()
+
+
+_POOLS: dict[str, WorkerPool] = {}
+_POOLS_LOCK = threading.Lock()
+
+
+def shared_pool(name: str, **options) -> WorkerPool:
+    """The process-wide pool called ``name``, created on first use with ``options`` (later options are ignored)."""
+    with _POOLS_LOCK:
+        pool = _POOLS.get(name)
+        if pool is None or pool._closed:
+            pool = WorkerPool(**options)
+            _POOLS[name] = pool
+        return pool
+
+
+def close_all() -> None:
+    with _POOLS_LOCK:
+        pools = list(_POOLS.values())
+        _POOLS.clear()
+    for p in pools:
+        p.close()
+
+
+atexit.register(close_all)
