@@ -21,8 +21,8 @@ keep the reasoning in ``--log_samples`` for ``r1 import``), ``system_prompt``; a
 Requests: a plain lm-eval context becomes one user message (our backends render the model's chat template); with
 ``--apply_chat_template`` lm-eval's chat turns are passed through as messages, and a trailing assistant turn (a task's
 ``gen_prefix``) becomes the forced start of the answer. Log-likelihood requests (multiple-choice-by-logprob tasks,
-perplexity) are computed with lm-eval's own HF model over the same weights when ``backend=hf``; other backends
-refuse them with a message naming the alternatives.
+perplexity) are computed by lm-eval's own HF model (``HFLM``) over the same model when ``backend=hf`` (``embedded`` and
+``.gguf`` files are dequantized by transformers); other backends refuse them with a message naming the alternatives.
 """
 from __future__ import annotations
 
@@ -37,6 +37,7 @@ from lm_eval.api.registry import register_model
 
 from .backends.base import GenRequest, make_backend
 from .config import DEFAULT_BACKEND, DEFAULT_MODEL, DEFAULT_SEED, THINK_PREFIX
+from .errors import UserError
 from .task import sample_seed
 
 log = logging.getLogger("r1.lm_eval")
@@ -86,7 +87,7 @@ class R1HarnessLM(LM):
                  batch_size: Any = None, max_batch_size: Any = None, device: Any = None, **backend_options: Any):
         super().__init__()
         # batch_size / max_batch_size / device come from lm-eval's CLI for every model; our backends schedule their
-        # own batches and devices, so they are accepted and not used.
+        # own batches and devices, so only log-likelihood scoring (lm-eval's HF model) uses them.
         self.backend_name = str(backend)
         self.model_name = str(model)
         self.max_gen_toks = int(max_gen_toks)
@@ -99,6 +100,8 @@ class R1HarnessLM(LM):
         self.backend_options = backend_options
         self._backend = None
         self._hflm = None
+        self._hf_batch_size = batch_size if batch_size not in (None, "") else 1
+        self._hf_device = device or None
         self._warned: set[str] = set()
         self._chat_applied = False
 
@@ -219,15 +222,21 @@ class R1HarnessLM(LM):
                 "variant (e.g. a *_generative or *_cot_zeroshot task), or use lm-eval's own model for it "
                 "(--model hf / --model gguf / --model local-completions).")
         if self._hflm is None:
+            # lm-eval's reference implementation over the same weights the hf backend loads (a GGUF is dequantized
+            # by transformers, as the hf backend does), so log-likelihoods mean exactly what they mean in lm-eval.
             from lm_eval.models.huggingface import HFLM
 
-            be = self.backend
-            hf_model, tokenizer = getattr(be, "model", None), getattr(be, "tokenizer", None)
-            if hf_model is None or tokenizer is None:
-                raise LoglikelihoodUnsupported("r1-harness: the hf backend exposes no loaded model/tokenizer to score "
-                                               "log-likelihoods with")
-            # The backend's already-loaded weights, scored by lm-eval's reference implementation.
-            self._hflm = HFLM(pretrained=hf_model, tokenizer=tokenizer, batch_size=1)
+            from .models import is_gguf_path, resolve_gguf
+
+            kw: dict[str, Any] = {"batch_size": self._hf_batch_size}
+            if self._hf_device:
+                kw["device"] = self._hf_device
+            if self.model_name == "embedded" or is_gguf_path(self.model_name):
+                path = resolve_gguf(self.model_name)
+                kw.update(pretrained=str(path.parent), gguf_file=path.name)
+            else:
+                kw["pretrained"] = self.model_name
+            self._hflm = HFLM(**kw)
         return self._hflm
 
     def loglikelihood(self, requests, disable_tqdm: bool = False) -> list[tuple[float, bool]]:
@@ -250,7 +259,7 @@ def main(argv: list[str] | None = None) -> int:
         sys.argv = [sys.argv[0], *argv]
     try:
         cli_evaluate()
-    except LoglikelihoodUnsupported as e:
+    except (LoglikelihoodUnsupported, UserError) as e:
         print(f"lm_eval: error: {e}", file=sys.stderr)
         return 2
     return 0

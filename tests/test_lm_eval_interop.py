@@ -80,17 +80,30 @@ def test_lm_eval_cli_runs_our_backend_and_r1_import_rescores(tmp_path, data_dir)
 
 
 @pytest.mark.slow
-def test_loglikelihood_task_is_refused_with_a_clear_message(tmp_path, data_dir):
+def test_loglikelihood_tasks_refused_by_llamacpp_and_scored_with_hf(tmp_path, data_dir):
     names = write_tasks(tmp_path / "tasks", data_dir, subjects=("anatomy",), output_type="multiple_choice",
                         doc_to_choice=["A", "B", "C", "D"], generation_kwargs=None, filter_list=None,
                         metric_list=[{"metric": "acc", "aggregation": "mean", "higher_is_better": True}])
-    p = run_lm_eval(["--model", "r1-harness", "--model_args", "backend=llamacpp", "--tasks", names[0],
-                     "--include_path", str(tmp_path / "tasks"), "--limit", "1"], tmp_path)
+    common = ["--tasks", names[0], "--include_path", str(tmp_path / "tasks"), "--limit", "2"]
+    p = run_lm_eval(["--model", "r1-harness", "--model_args", "backend=llamacpp", *common], tmp_path)
     assert p.returncode == 2
     last = p.stderr.strip().splitlines()[-1]
     assert last.startswith("lm_eval: error: r1-harness: backend 'llamacpp' cannot score log-likelihoods")
     assert "backend=hf" in last and "generative" in last
     assert "Traceback" not in p.stderr
+
+    out = tmp_path / "hf_out"
+    p = run_lm_eval(["--model", "r1-harness", "--model_args", "backend=hf,model=embedded", "--device", "cpu", *common,
+                     "--log_samples", "--output_path", str(out)], tmp_path)
+    assert p.returncode == 0, p.stderr[-3000:]
+    res = json.loads(next(out.rglob("results_*.json")).read_text())["results"][names[0]]
+    assert 0.0 <= res["acc,none"] <= 1.0
+    lines = read_jsonl(next(out.rglob("samples_*.jsonl")))
+    assert len(lines) == 2
+    for ln in lines:
+        assert len(ln["resps"]) == 4  # one (log-likelihood, is-greedy) pair per choice
+        ll = [float(r[0][0]) for r in ln["resps"]]
+        assert all(x < 0 for x in ll) and ln["acc"] == float(ll.index(max(ll)) == "ABCD".index(ln["target"]))
 
 
 # --- the model class in-process -----------------------------------------------------------------------------------
