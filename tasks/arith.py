@@ -9,7 +9,7 @@ from __future__ import annotations
 import random
 
 from harness.config import MATH_INSTRUCTION
-from harness.task import Problem, Prompt, ScoreItem, Task
+from harness.task import Problem, Prompt, Task
 
 N_PROBLEMS = 1000
 _OPS = ("+", "-", "*")
