@@ -112,12 +112,17 @@ def _external(obj: dict, n: int) -> list[dict[str, Any]]:
 
 
 # --- MMLU ---------------------------------------------------------------------------------------------------------
+def _norm(text: str) -> str:
+    # Copies of MMLU differ in incidental whitespace; the words are what identify a question.
+    return " ".join(text.split())
+
+
 class _MMLUIndex:
     def __init__(self, problems):
         self.by_id = {p.id: p for p in problems}
         self.by_text: dict[tuple[str, str], list[str]] = {}
         for p in problems:
-            self.by_text.setdefault((p.meta["subject"], p.question.strip()), []).append(p.id)
+            self.by_text.setdefault((p.meta["subject"], _norm(p.question)), []).append(p.id)
 
 
 def _mmlu_subjects() -> list[str]:
@@ -156,8 +161,8 @@ def _mmlu_problem(obj: dict, lm_task: str | None, index: _MMLUIndex | None, subj
     question = doc.get("question")
     if isinstance(question, str):
         p = index.by_id.get(pid)
-        if p is None or p.question.strip() != question.strip():
-            ids = index.by_text.get((subject, question.strip()), [])
+        if p is None or _norm(p.question) != _norm(question):
+            ids = index.by_text.get((subject, _norm(question)), [])
             if len(ids) != 1:
                 raise UserError(f"{where}: doc_id {row} of subject {subject!r} matches no unique question of our "
                                 f"{subject} test data")
