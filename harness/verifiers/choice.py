@@ -16,10 +16,11 @@ the answer on the last line and a reasoning summary often names options before c
 ``answer_is``    "the answer is (C)", "correct option is C", "answer is: **C**", "Answer: (C)"
 ``last_line``    a last line that is nothing but a letter: ``C``, ``(C)``, ``**C.**``, ``Option C``
 
-Deviations from simple-evals, all of which only remove false extractions or case noise: only the text after the last
-``</think>`` is searched (the served R1 API returns reasoning separately, so simple-evals only ever saw this part);
-the letter is upper-cased (``(?i)`` lets ``answer: b`` match, and simple-evals then compared ``b`` with ``B``); a
-letter that starts a longer word (``Answer: Both``, ``Answer: a bit``) is not an answer.
+Deviations from simple-evals (which takes ``re.search``, the first match of the whole response): only the text after
+the last ``</think>`` is searched (the served R1 API returns reasoning separately, so simple-evals only ever saw this
+part); the last match wins, as the prompt asks for the answer last; the letter is upper-cased (``(?i)`` lets
+``answer: b`` match, and simple-evals then compared ``b`` with ``B``); a letter that starts a longer word
+(``Answer: Both``, ``Answer: a bit``) is not an answer.
 """
 from __future__ import annotations
 
@@ -50,6 +51,8 @@ def format_question(question: str, options: Sequence[str]) -> str:
     if len(options) != 4:
         raise ValueError(f"multiple choice needs exactly 4 options, got {len(options)}")
     return QUERY_TEMPLATE.format(question=question, A=options[0], B=options[1], C=options[2], D=options[3])
+
+
 METHODS = ("strict", "normalized", "boxed", "answer_is", "last_line")
 
 # simple-evals' ANSWER_PATTERN_MULTICHOICE, unchanged; the word-start check is done on the match (see _strict).
