@@ -40,6 +40,7 @@ import fcntl
 import marshal
 import os
 import select
+import shutil
 import signal
 import subprocess
 import sys
@@ -208,6 +209,9 @@ if isolation["namespaces"]:
     # The supervisor must be pid 1 of the new pid namespace; this process only waits for it.
     pid = os.fork()
     if pid:
+        # The caller waits for this pid before reusing the sandbox uid: when pid 1 of a namespace has exited, every
+        # process of the namespace has been killed and reaped.
+        frame({"supervisor_pid": pid})
         while True:
             try:
                 _, st = os.waitpid(pid, 0)
@@ -376,6 +380,10 @@ def set_limits():
     resource.setrlimit(resource.RLIMIT_FSIZE, (job["fsize"], job["fsize"]))
     resource.setrlimit(resource.RLIMIT_NOFILE, (job["nofile"], job["nofile"]))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    # Deep recursion (sys.setrecursionlimit is common in contest code) needs more than the default 8 MiB of C stack.
+    stack = min(mem_bytes, 256 << 20)
+    if resource.getrlimit(resource.RLIMIT_STACK)[0] < stack:
+        resource.setrlimit(resource.RLIMIT_STACK, (stack, stack))
 
 
 def child(test_input, in_fd, out_w, err_w, workdir):
@@ -796,7 +804,7 @@ def _execute(program, inputs, mode, func_name, prelude, preload, time_limit, mem
                         while len(results) < len(inputs) and emit(Execution(SYNTAX_ERROR, stderr=ex.stderr)):
                             pass
     finally:
-        _kill_group(proc)
+        _kill_group(proc, reader, natural=len(results) == len(inputs) and not stopped, slot=slot)
     if len(results) < len(inputs) and not stopped:
         fail_rest(reader.error or f"sandbox exited early (rc={proc.returncode}): {reader.stderr_tail()[-500:]}")
     return results
@@ -817,13 +825,35 @@ def _write_stdin(proc, payload: bytes) -> None:
         pass
 
 
-def _kill_group(proc) -> None:
+def _kill_group(proc, reader: "_FrameReader", natural: bool, slot: int | None) -> None:
+    """End the sandbox and return only when none of its processes is left, so its uid can be handed out again."""
+    if natural:
+        try:
+            proc.wait(timeout=2.0)  # the supervisor is finishing by itself: it cleans up and exits
+        except subprocess.TimeoutExpired:
+            pass
     # The supervisor is pid 1 of its namespace: killing the group tears down every process the program started.
     try:
         os.killpg(proc.pid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):
         pass
     proc.wait()
+    if reader.supervisor_pid is not None:
+        try:
+            pidfd = os.pidfd_open(reader.supervisor_pid)
+        except OSError:
+            pidfd = None  # already gone
+        if pidfd is not None:
+            try:
+                select.select([pidfd], [], [], 10.0)
+            finally:
+                os.close(pidfd)
+    elif not natural and slot is not None and _ISOLATION is not None and not _ISOLATION.get("namespaces"):
+        # No pid namespace: whatever the program left running is found by its uid.
+        kill = shutil.which("kill")
+        if kill:
+            uid = SANDBOX_UID_BASE + slot
+            subprocess.run([kill, "-9", "-1"], user=uid, group=uid, extra_groups=[], capture_output=True, timeout=10)
     for f in (proc.stdout, proc.stderr):
         try:
             f.close()
@@ -854,6 +884,7 @@ class _FrameReader:
         os.set_blocking(self.fd, False)
         os.set_blocking(self.efd, False)
         self.eeof = False
+        self.supervisor_pid: int | None = None
 
     def _fill(self) -> bool:
         while True:
@@ -910,6 +941,9 @@ class _FrameReader:
             blobs.append(bytes(self.buf[pos:pos + n]))
             pos += n
         del self.buf[:need]
+        if "supervisor_pid" in header:  # from the bootstrap, at any point before the supervisor's frames end
+            self.supervisor_pid = int(header["supervisor_pid"])
+            return self.next()
         return header, blobs
 
     def stderr_tail(self) -> str:
