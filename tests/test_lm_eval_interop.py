@@ -27,7 +27,8 @@ def write_tasks(dest: Path, data_dir: Path, subjects=SUBJECTS, **override) -> li
     for s in subjects:
         cfg = yaml.safe_load(text.replace("@SUBJECT@", s).replace("@R1_DATA_DIR@", str(Path(data_dir).resolve())))
         cfg.update(override)
-        cfg["task"] = cfg["task"] if "output_type" not in override else f"{cfg['task']}_{override['output_type']}"
+        if "output_type" in override:
+            cfg["task"] += "_" + override["output_type"]
         cfg = {k: v for k, v in cfg.items() if v is not None}
         (dest / f"{cfg['task']}.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
         names.append(cfg["task"])
@@ -35,7 +36,10 @@ def write_tasks(dest: Path, data_dir: Path, subjects=SUBJECTS, **override) -> li
 
 
 def run_lm_eval(args: list[str], tmp_path: Path, timeout: float = 600) -> subprocess.CompletedProcess:
-    env = dict(os.environ, HF_DATASETS_CACHE=str(tmp_path / "hf_cache"), HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1")
+    # cwd is the tmp dir (lm-eval writes beside it), so the repo goes on the path explicitly
+    path = os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH", "")) if p)
+    env = dict(os.environ, HF_DATASETS_CACHE=str(tmp_path / "hf_cache"), HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1",
+               PYTHONPATH=path)
     return subprocess.run([sys.executable, "-m", "harness.lm_eval_model", *args], cwd=tmp_path, env=env,
                           capture_output=True, text=True, timeout=timeout)
 
