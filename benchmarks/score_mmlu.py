@@ -49,8 +49,10 @@ def response(rng: random.Random, gold: str) -> tuple[str, str]:
         tail = f"\n\n**Answer:** {letter}"
     elif shape < 0.88:
         tail = f"\n\nThe final answer is $\\boxed{{{letter}}}$."
-    elif shape < 0.94:
+    elif shape < 0.92:
         tail = f"\n\nSo the answer is ({letter})."
+    elif shape < 0.94:
+        tail = f"\n<answer>{letter}</answer>"
     elif shape < 0.97:
         tail = f"\n\n**{letter}**"
     else:

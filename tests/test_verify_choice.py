@@ -22,6 +22,8 @@ CASES = [
     ("Answer: $\\boxed{C}$", "C", "normalized"),
     ("Answer: \\text{A}", "A", "normalized"),
     ("Final Answer: $\\boxed{\\text{B}}$", "B", "normalized"),
+    ("<think>\nA or C\n</think> <answer>C</answer>", "C", "answer_tag"),
+    ("<answer> (B) </answer>", "B", "answer_tag"),
     ("So the result is \\boxed{C}.", "C", "boxed"),
     ("\\boxed{(A)}", "A", "boxed"),
     ("\\boxed{\\textbf{D}}", "D", "boxed"),
@@ -96,7 +98,8 @@ def test_verify_many_and_summary():
     assert [v.status for v in vs] == [CORRECT, CORRECT, CORRECT, NO_ANSWER, INCORRECT]
     records = [{"problem_id": f"p{i // 2}", **v.to_dict()} for i, v in enumerate(vs)]
     s = choice.extraction_summary(records)
-    assert s["extraction"] == {"strict": 2, "normalized": 1, "boxed": 1, "answer_is": 0, "last_line": 0, "none": 1}
+    assert s["extraction"] == {"strict": 2, "normalized": 1, "answer_tag": 0, "boxed": 1, "answer_is": 0, "last_line": 0,
+                               "none": 1}
     # p0: strict correct + normalized correct -> 0.5; p1: boxed correct + none -> 0; p2: strict incorrect -> 0
     assert s["pass@1_strict"] == pytest.approx(0.5 / 3)
 

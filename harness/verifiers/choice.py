@@ -12,6 +12,7 @@ the answer on the last line and a reasoning summary often names options before c
 ``strict``       simple-evals' pattern on the final text, as-is
 ``normalized``   the same pattern after removing markdown / LaTeX wrappers the way simple-evals' ``normalize_response``
                  does (``**Answer:** B``, ``Answer: $\\boxed{B}$``, ``Answer: \\text{B}``)
+``answer_tag``   the R1-Zero template's ``<answer>C</answer>`` (also ``<answer>(C)</answer>``)
 ``boxed``        ``\\boxed{C}``, ``\\boxed{(C)}``, ``\\boxed{\\text{C}}``
 ``answer_is``    "the answer is (C)", "correct option is C", "answer is: **C**", "Answer: (C)"
 ``last_line``    a last line that is nothing but a letter: ``C``, ``(C)``, ``**C.**``, ``Option C``
@@ -53,7 +54,7 @@ def format_question(question: str, options: Sequence[str]) -> str:
     return QUERY_TEMPLATE.format(question=question, A=options[0], B=options[1], C=options[2], D=options[3])
 
 
-METHODS = ("strict", "normalized", "boxed", "answer_is", "last_line")
+METHODS = ("strict", "normalized", "answer_tag", "boxed", "answer_is", "last_line")
 
 # simple-evals' ANSWER_PATTERN_MULTICHOICE, unchanged; the word-start check is done on the match (see _strict).
 SIMPLE_EVALS_PATTERN = r"(?i)Answer[ \t]*:[ \t]*\$?([A-D])\$?"
@@ -63,6 +64,7 @@ _STRICT = re.compile(SIMPLE_EVALS_PATTERN)
 _NORMALIZE = ("**", "$\\boxed{", "}$", "\\$", "$\\text{", "$", "\\mathrm{", "\\{", "\\text", "\\(", "\\mathbf{", "{",
               "\\boxed")
 
+_ANSWER_TAG = re.compile(r"<answer>\s*[*_`$]*\(?\s*([A-D])\s*\)?[.]?[*_`$]*\s*</answer>", re.IGNORECASE)
 _BOXED = re.compile(r"\\boxed\s*\{\s*(?:\\(?:text|textbf|mathrm|mathbf)\s*\{\s*)?\(?\s*([A-Da-d])\s*\)?\s*\}")
 _ANSWER_IS = re.compile(
     r"(?i:answer|option|choice)\s*(?:(?i:is|would be|will be|should be)\s*:?|:)\s*(?i:option|choice)?\s*"
@@ -118,6 +120,9 @@ def extract_final(final: str) -> tuple[str | None, str | None]:
     letter = _strict(_normalize(final))
     if letter:
         return letter, "normalized"
+    letter = _last(_ANSWER_TAG, final)
+    if letter:
+        return letter, "answer_tag"
     letter = _last(_BOXED, final)
     if letter:
         return letter, "boxed"
