@@ -256,7 +256,8 @@ def test_cannot_write_or_delete_outside(outside_dir):
     victim = outside_dir / "victim.txt"
     before = sorted(p.name for p in outside_dir.iterdir())
     targets = [str(outside_dir / "new.txt"), "/etc/r1-sandbox-was-here", "/usr/r1-sandbox-was-here",
-               str(Path.cwd() / "r1-sandbox-was-here"), "/var/tmp/r1-sandbox-was-here"]
+               str(Path.cwd() / "r1-sandbox-was-here"), "/var/tmp/r1-sandbox-was-here",
+               os.path.join(sys.prefix, "r1-sandbox-was-here"), "/dev/r1-sandbox-was-here"]
     ex = run1(f"""
     import os, shutil
     hits = []
@@ -273,6 +274,8 @@ def test_cannot_write_or_delete_outside(outside_dir):
     attempt("rename", lambda: os.rename(victim, victim + ".moved"))
     attempt("chmod", lambda: os.chmod(victim, 0))
     attempt("rmtree", lambda: shutil.rmtree({str(outside_dir)!r}))
+    attempt("passwd", lambda: open("/etc/passwd", "a").write("x"))
+    attempt("python", lambda: os.remove(os.__file__))
     for t in {targets!r}:
         attempt("create " + t, lambda t=t: open(t, "w").write("x"))
     print("HITS", hits)
@@ -283,6 +286,24 @@ def test_cannot_write_or_delete_outside(outside_dir):
     assert sorted(p.name for p in outside_dir.iterdir()) == before
     for t in targets:
         assert not os.path.exists(t)
+
+
+def test_only_a_minimal_filesystem_is_visible():
+    repo = Path(__file__).resolve().parent.parent
+    # Directories above the interpreter's (e.g. /root for a pyenv Python) exist only as empty path components.
+    hidden = [repo / "harness", repo / "tests", repo / "pyproject.toml", Path.home() / ".bashrc", Path("/home"),
+              Path("/var"), Path("/srv"), Path("/mnt"), Path("/run"), Path("/sys"), Path("/etc/hostname")]
+    if os.environ.get("R1_DATA_DIR"):
+        hidden.append(Path(os.environ["R1_DATA_DIR"]) / "codeforces")  # benchmark data holds the expected outputs
+    hidden = [str(p) for p in hidden if p.exists()]
+    assert len(hidden) >= 5
+    ex = run1(f"""
+    import os
+    print([p for p in {hidden!r} if os.path.exists(p)])
+    print(os.path.isdir("/usr/bin"), os.path.exists("/dev/null"), sorted(os.listdir("/proc"))[:0])
+    """)
+    assert ex.status == OK, ex.stderr
+    assert ex.stdout == "[]\nTrue True []\n"
 
 
 def test_cannot_read_the_callers_secrets(monkeypatch, outside_dir):

@@ -152,7 +152,8 @@ def prctl(option, arg2=0):
 
 PR_SET_PDEATHSIG, PR_SET_DUMPABLE, PR_SET_NO_NEW_PRIVS, PR_CAPBSET_DROP = 1, 4, 38, 24
 PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL = 47, 4
-MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 1, 2, 4, 8, 32, 4096, 16384, 1 << 18
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REMOUNT, MS_BIND, MS_MOVE, MS_REC, MS_PRIVATE = (
+    1, 2, 4, 8, 32, 4096, 8192, 16384, 1 << 18)
 CLONE_NEWNS, CLONE_NEWUTS, CLONE_NEWIPC, CLONE_NEWUSER, CLONE_NEWPID, CLONE_NEWNET = (
     0x20000, 0x04000000, 0x08000000, 0x10000000, 0x20000000, 0x40000000)
 out = os.fdopen(os.dup(1), "wb", buffering=0)
@@ -228,72 +229,99 @@ sandbox_uid = job["uid"] if root else None
 isolation["uid"] = sandbox_uid
 
 
-def expose_python():
-    """Bind the interpreter's own directories back into view when an ancestor (e.g. /root, mode 700) would hide
-    them from the unprivileged sandbox uid; the rest of that ancestor stays hidden under an empty tmpfs."""
-    paths = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix,
-             os.path.dirname(os.path.realpath(sys.executable))}
+# What the sandbox sees of the filesystem: the system's programs and libraries, the interpreter and its packages,
+# a few /etc files, /dev/null & co, a fresh /proc and a private /tmp. Everything else (home directories, the
+# repository, benchmark data with the expected outputs, the caller's run directories) is not there at all.
+SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
+ETC_FILES = ("/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/localtime", "/etc/passwd", "/etc/group",
+             "/etc/nsswitch.conf", "/etc/hosts")
+DEVICES = ("null", "zero", "full", "random", "urandom")
+
+
+def python_dirs():
+    paths = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix}
     paths |= {p for p in sys.path if p and os.path.isdir(p)}
-    barriers = {}
-    for p in sorted(os.path.realpath(p) for p in paths):
-        parts = p.strip("/").split("/")
-        for i in range(1, len(parts)):
-            anc = "/" + "/".join(parts[:i])
-            if not os.stat(anc).st_mode & 0o001:
-                barriers.setdefault(anc, []).append(p)
-                break
-    for anc in sorted(barriers, key=len):
-        if any(anc.startswith(b + "/") for b in barriers if b != anc):
-            continue
-        keep = []
-        for p in sorted(barriers[anc]):
-            if not any(p.startswith(k + "/") or p == k for k in keep):
-                keep.append(p)
-        fds = [(p, os.open(p, os.O_PATH)) for p in keep]
-        mount("tmpfs", anc, "tmpfs", MS_NOSUID | MS_NODEV, "mode=755,size=1m")
-        for p, fd in fds:
-            os.makedirs(p, mode=0o755, exist_ok=True)
-            mount(f"/proc/self/fd/{fd}", p, None, MS_BIND | MS_REC)
-            os.close(fd)
+    paths = sorted(os.path.realpath(p) for p in paths if os.path.isdir(p))
+    keep = []
+    for p in paths:  # parents first: a child of a kept directory comes with it
+        if not any(p == k or p.startswith(k.rstrip("/") + "/") for k in keep + list(SYSTEM_DIRS)):
+            keep.append(p)
+    return keep
 
 
-def readonly_everything():
+def set_readonly(path):
+    """Every mount at or below ``path`` read-only and nosuid."""
     # struct mount_attr {u64 attr_set, attr_clr, propagation, userns_fd}: MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID
     attr = (1 | 2).to_bytes(8, "little") + bytes(24)
     SYS_mount_setattr, AT_FDCWD, AT_RECURSIVE = 442, -100, 0x8000
-    r = _syscall(c_long(SYS_mount_setattr), c_long(AT_FDCWD), b"/", c_long(AT_RECURSIVE), attr, c_long(len(attr)))
+    r = _syscall(c_long(SYS_mount_setattr), c_long(AT_FDCWD), path.encode(), c_long(AT_RECURSIVE), attr,
+                 c_long(len(attr)))
     if r == 0:
         return
-    # Kernels before 5.12: remount every mount point read-only, one by one.
+    # Kernels before 5.12: remount each mount point below path read-only, one by one.
     with open("/proc/self/mountinfo") as f:
         points = [line.split()[4] for line in f]
     for mp in sorted(set(points), key=len):
-        try:
+        if mp == path or mp.startswith(path + "/"):
             mount(None, mp, None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID)
-        except OSError:
-            pass
+
+
+def build_root():
+    new = "/tmp"  # any directory serves as the mount point of the new root; nothing under it stays visible
+    mount("tmpfs", new, "tmpfs", MS_NOSUID | MS_NODEV, "mode=755,size=1m")
+
+    def bind(src):
+        dst = new + src
+        if os.path.isdir(src):
+            os.makedirs(dst, exist_ok=True)
+        else:
+            os.makedirs(os.path.dirname(dst), exist_ok=True)
+            os.close(os.open(dst, os.O_CREAT | os.O_WRONLY, 0o644))
+        mount(src, dst, None, MS_BIND | MS_REC)
+
+    for d in SYSTEM_DIRS:
+        if os.path.islink(d):
+            os.symlink(os.readlink(d), new + d)  # merged /usr: /bin -> usr/bin
+        elif os.path.isdir(d):
+            bind(d)
+    for f in ETC_FILES:
+        if os.path.isfile(f):
+            bind(f)
+    for d in python_dirs():
+        bind(d)
+    for dev in DEVICES:
+        if os.path.exists("/dev/" + dev):
+            bind("/dev/" + dev)
+    os.makedirs(new + "/dev", exist_ok=True)
+    for name, target in (("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"), ("stdout", "/proc/self/fd/1"),
+                         ("stderr", "/proc/self/fd/2")):
+        os.symlink(target, f"{new}/dev/{name}")
+    os.mkdir(new + "/proc")
+    os.mkdir(new + "/tmp")
+    try:
+        mount("proc", new + "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
+        isolation["proc"] = True
+    except OSError:
+        pass  # a container with masked /proc paths refuses a new proc: the sandbox then has no /proc
+    set_readonly(new)
+    isolation["readonly_root"] = True
+    mount("tmpfs", new + "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, f"mode=1777,size={job['tmpfs_mb']}m")
+    os.chdir(new)
+    mount(new, "/", None, MS_MOVE)
+    os.chroot(".")
+    os.chdir("/")
 
 
 work_root = None
 if isolation["namespaces"]:
     try:
         mount(None, "/", None, MS_REC | MS_PRIVATE)
-        if root:
-            expose_python()
-        try:
-            mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
-            isolation["proc"] = True
-        except OSError:
-            pass  # e.g. a container with masked /proc paths: the host /proc stays (other uids' entries unreadable)
         try:
             with open("/proc/self/oom_score_adj", "w") as f:
                 f.write("1000")  # if memory runs out anyway, the kernel picks sandboxed code first
         except OSError:
             pass
-        readonly_everything()
-        isolation["readonly_root"] = True
-        # Only /tmp is writable (each tmpfs mount costs start-up time); /var/tmp and /dev/shm stay read-only.
-        mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, f"mode=1777,size={job['tmpfs_mb']}m")
+        build_root()
         work_root = "/tmp"
     except OSError as e:
         isolation["error"] = str(e)
