@@ -414,3 +414,31 @@ def test_unprivileged_user_gets_a_user_namespace_sandbox(outside_dir):
     assert r.stdout.split()[:3] == ["65534", "True", "ok"], r.stdout + r.stderr
     assert "net blocked|fs blocked|" in r.stdout
     assert not os.path.exists("/var/tmp/r1-userns-was-here")
+
+
+def test_forked_processes_never_share_a_sandbox_uid():
+    """Training code may fork workers; a child must not reuse a slot its parent holds (flock is per open file, and a
+    forked child shares its parent's open files)."""
+    n = sandbox._SLOTS.acquire()
+    sandbox._SLOTS.release(n)  # the parent now has the slot's lock file open, unlocked
+    go_r, go_w = os.pipe()
+    res_r, res_w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            os.read(go_r, 1)  # wait until the parent holds the slot
+            os.write(res_w, str(sandbox._SLOTS.acquire()).encode())
+            code = 0
+        finally:
+            os._exit(code)
+    assert sandbox._SLOTS.acquire() == n
+    try:
+        os.write(go_w, b"x")
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+        assert int(os.read(res_r, 100)) != n
+    finally:
+        sandbox._SLOTS.release(n)
+        for fd in (go_r, go_w, res_r, res_w):
+            os.close(fd)

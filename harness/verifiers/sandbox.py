@@ -2,11 +2,12 @@
 
 One sandbox = one fresh interpreter for one program and all of its tests:
 
-    trusted caller ──stdin: job JSON──▶ bootstrap (root or user, host namespaces)
+    trusted caller ──stdin: job──────▶ bootstrap (root or user, host namespaces)
                    ◀─stdout: frames───    │ unshare(mount, net, pid, ipc, uts [, user when not root])
                                           ▼
                                         supervisor = pid 1 of the new pid namespace (trusted code only)
-                                          │ private mounts: / read-only, fresh /proc, tmpfs /tmp /dev/shm /var/tmp
+                                          │ new root: read-only binds of /usr, /lib*, the interpreter and its
+                                          │ packages, /dev/null & co; fresh /proc; private tmpfs /tmp; chroot
                                           │ per test: fork ─▶ child: new session, rlimits, drop to the sandbox uid
                                           ▼                     (root) or drop every capability (user), then exec
                                         per-test child        the program with the test on stdin (memfd)
@@ -18,8 +19,9 @@ Why this shape:
 - Honest comparisons. Expected outputs never enter the sandbox: the child's raw stdout goes back to the caller,
   which compares (``harness/verifiers/code.py``). A program cannot read or forge the answers it is judged against.
 - Holding hostile code. The network namespace has only a loopback that is down (no route anywhere, not even the
-  host's 127.0.0.1). Every mount is read-only inside the sandbox and only private tmpfs mounts are writable, so
-  nothing outside can be written or deleted even by a root process. As root, test code runs as a dedicated uid per
+  host's 127.0.0.1). The filesystem is a minimal root: home directories, the repository and the benchmark data
+  (which holds the expected outputs) are simply not there, everything that is there is read-only, and only the
+  private /tmp is writable, so nothing outside can be written or deleted even by a root process. As root, test code runs as a dedicated uid per
   concurrent sandbox (a flock'ed slot), so RLIMIT_NPROC bounds a fork bomb to that sandbox and the uid owns nothing.
   Without root, a user namespace does the same job: RLIMIT_NPROC is counted per user namespace on Linux >= 5.14.
   The supervisor is pid 1 of its pid namespace: test code cannot signal it (init ignores SIGKILL/SIGSTOP from
@@ -449,7 +451,7 @@ def child(test_input, in_fd, out_w, err_w, workdir):
         if mode == "function":
             import json
             try:
-                args = [json.loads(line) for line in test_input.split("\n")]
+                args = [json.loads(line) for line in test_input.split("\n") if line.strip()]
             except ValueError:
                 os._exit(_EXIT_BAD_INPUT)
             module = {"__name__": "solution", "__builtins__": builtins}
@@ -655,10 +657,20 @@ class _Slots:
     """Dedicated sandbox uids, one per concurrent sandbox of every process on the machine (flock'ed files)."""
 
     def __init__(self):
+        self.dir = os.path.join(tempfile.gettempdir(), "r1-sandbox-slots")
+        self._reset()
+        # A forked child shares its parent's open lock files, and with them the parent's locks: it must open its own.
+        os.register_at_fork(after_in_child=self._reset)
+
+    def _reset(self) -> None:
+        for fd in getattr(self, "fds", {}).values():
+            try:
+                os.close(fd)
+            except OSError:
+                pass
         self.lock = threading.Lock()
         self.held: set[int] = set()
         self.fds: dict[int, int] = {}
-        self.dir = os.path.join(tempfile.gettempdir(), "r1-sandbox-slots")
 
     def acquire(self) -> int:
         os.makedirs(self.dir, mode=0o700, exist_ok=True)
