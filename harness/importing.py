@@ -25,7 +25,7 @@ def import_run(fmt: str, task_name: str, path: Path, out: Path, model: str | Non
     read = reader(fmt)
     problems, records, n_max = [], [], 0
     seen: set[str] = set()
-    for ip in read(path, task):
+    for ip in read(path, task, data_dir=data_dir):
         if ip.problem_id in seen:
             raise UserError(f"{path}:{ip.line}: problem {ip.problem_id!r} appears twice")
         seen.add(ip.problem_id)

@@ -1,6 +1,7 @@
 """Importers turn other tools' generations into run dirs that `r1 score` / `r1 report` treat like any other.
 
-A format is a module here with ``read(path: Path, task: Task) -> Iterator[ImportedProblem]``; ``r1 import`` writes
+A format is a module here with ``read(path: Path, task: Task, data_dir=None) -> Iterator[ImportedProblem]``
+(data_dir: the local data mirror, for formats that check lines against the dataset); ``r1 import`` writes
 the run dir (harness/store.py) and scores it with the task's verifier.
 """
 from __future__ import annotations

@@ -10,7 +10,7 @@ from ..errors import UserError
 from . import ImportedProblem
 
 
-def read(path: Path, task) -> Iterator[ImportedProblem]:
+def read(path: Path, task, data_dir=None) -> Iterator[ImportedProblem]:
     try:
         f = open(path, encoding="utf-8")
     except OSError as e:

@@ -64,7 +64,7 @@ def _load(path: Path) -> list:
     return data
 
 
-def read(path: Path, task) -> Iterator[ImportedProblem]:
+def read(path: Path, task, data_dir=None) -> Iterator[ImportedProblem]:
     if getattr(task, "name", None) != "livecodebench":
         raise UserError(f"--format lcb holds LiveCodeBench code generations: use --task livecodebench "
                         f"(got --task {getattr(task, 'name', task)})")
