@@ -28,7 +28,6 @@ half.
 from __future__ import annotations
 
 import json
-import math
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
@@ -261,7 +260,3 @@ def difficulty_rating(problem_ratings: Mapping[str, float], records: Iterable[Ma
     rates = [sum(by_pid[p]) / len(by_pid[p]) for p in pids]
     rating, clamped = rating_from_difficulties([float(problem_ratings[p]) for p in pids], rates)
     return {"rating": rating, "n_problems": len(pids), "expected_solves": sum(rates), "clamped": clamped}
-
-
-def finite_or_none(x: float | None) -> float | None:
-    return None if x is None or not math.isfinite(x) else float(x)

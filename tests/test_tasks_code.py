@@ -4,11 +4,9 @@ from __future__ import annotations
 import base64
 import collections
 import json
-import os
 import pickle
 import zlib
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import pytest
 
