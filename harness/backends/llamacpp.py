@@ -420,6 +420,15 @@ class LlamaCppBackend(Backend):
 
     def stream(self, requests: Sequence[GenRequest]) -> Iterator[tuple[GenRequest, Completion]]:
         requests = list(requests)
+        for i, comp in self._run(requests):
+            yield requests[i], comp
+
+    def generate(self, requests: Sequence[GenRequest]) -> list[Completion]:
+        # by position, not by object identity: the same request object may appear more than once
+        out: dict[int, Completion] = dict(self._run(list(requests)))
+        return [out[i] for i in range(len(requests))]
+
+    def _run(self, requests: list[GenRequest]) -> Iterator[tuple[int, Completion]]:
         if not requests:
             return
         prompts = [self.render(r) for r in requests]  # template errors surface before any work starts
@@ -447,9 +456,9 @@ class LlamaCppBackend(Backend):
                 if msg[0] != "result":
                     continue
                 res = dict(msg[1])
-                req = requests[res.pop("rid")]
+                rid = res.pop("rid")
                 done += 1
-                yield req, Completion(**res)
+                yield rid, Completion(**res)
         finally:
             if done < len(requests):
                 # stopped early (error, KeyboardInterrupt, consumer closed the stream): the queued and in-flight
