@@ -84,8 +84,9 @@ class ScriptedServer:
     """An HTTP server on 127.0.0.1 that answers POSTs from a script: a list of (status, json body, headers),
     one per request, the last one repeating. Records every request body and its arrival time."""
 
-    def __init__(self, script):
+    def __init__(self, script, get=None):
         self.script = list(script)
+        self.get = dict(get or {})  # GET path -> json body (others: 404)
         self.requests: list[dict] = []
         self.times: list[float] = []
         self.lock = threading.Lock()
@@ -112,9 +113,16 @@ class ScriptedServer:
                 self.wfile.write(data)
 
             def do_GET(self):
-                self.send_response(404)
-                self.send_header("Content-Length", "0")
+                if self.path in outer.get:
+                    data = json.dumps(outer.get[self.path]).encode()
+                    self.send_response(200)
+                    self.send_header("Content-Type", "application/json")
+                else:
+                    data = b""
+                    self.send_response(404)
+                self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
+                self.wfile.write(data)
 
             def log_message(self, *args):
                 pass

@@ -124,6 +124,17 @@ class OpenAIBackend(Backend):
     def endpoint(self) -> str:
         return "/completions" if self._resolve_template() is not None else "/chat/completions"
 
+    def render_prompt(self, r: GenRequest) -> str:
+        """The /v1/completions prompt: the chat template rendered here, plus the assistant prefix."""
+        tmpl = self._resolve_template()
+        if tmpl is None:
+            raise UserError("no chat template known for this server (pass the chat_template option)")
+        prompt = tmpl.render(r.messages, r.assistant_prefix)
+        # servers add the BOS token themselves when they tokenize a completion prompt
+        if tmpl.bos_token and prompt.startswith(tmpl.bos_token):
+            prompt = prompt[len(tmpl.bos_token):]
+        return prompt
+
     def _payload(self, r: GenRequest, n: int) -> dict[str, Any]:
         p: dict[str, Any] = {"model": self.model, "max_tokens": int(r.max_tokens),
                              "temperature": float(r.temperature), "top_p": float(r.top_p), "seed": int(r.seed)}
@@ -131,13 +142,8 @@ class OpenAIBackend(Backend):
             p["stop"] = list(r.stop)
         if n > 1:
             p["n"] = n
-        tmpl = self._resolve_template()
-        if tmpl is not None:
-            prompt = tmpl.render(r.messages, r.assistant_prefix)
-            # servers add the BOS token themselves when tokenizing a completion prompt
-            if tmpl.bos_token and prompt.startswith(tmpl.bos_token):
-                prompt = prompt[len(tmpl.bos_token):]
-            p["prompt"] = prompt
+        if self._resolve_template() is not None:
+            p["prompt"] = self.render_prompt(r)
         else:
             msgs = [dict(m) for m in r.messages]
             if r.assistant_prefix:
