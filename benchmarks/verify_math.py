@@ -8,9 +8,10 @@
    (it contains its own ``\\boxed{}``, a trap for extractors that ignore thinking), then a final part with the gold
    answer in several formats, or a perturbed / foreign wrong answer, an unanchored sentence, or a completion cut off
    while thinking (finish_reason "length"). Plain math-verify = ``parse(gold)``, ``parse(completion)``, ``verify``
-   per pair, library defaults, one process. Ours = ``verify_many`` in batches of 64 (the runner's scoring batch),
-   pool started beforehand. Ours is measured with result memoisation (its default: many samples share an answer)
-   and without; ``ratio`` is the default behaviour, ``ratio_no_memo`` the cold one.
+   per pair, library defaults, one process. Ours = ``verify_many`` over all pairs in one call (as ``r1 score`` and
+   ``r1 import`` do), on fresh workers started before the clock; also without result memoisation
+   (``ratio_no_memo``: memoisation is the default, many samples share an answer) and in batches of 32 (the runner's
+   scoring thread, ``ratio_batches_of_32``). ``ratio`` = math-verify's time / ours for the same pairs.
 
 Ends with one JSON line: {"benchmark": "verify_math", "ratio": ours/math-verify throughput, "goal": ">= 5", ...}.
 """
@@ -156,7 +157,7 @@ def build_pairs(n_target: int, seed: int = 0) -> list[tuple[str, str, str, bool]
                 continue
             else:
                 plain = gold if j % 20 == 9 else perturb(gold, rng, answers)
-                final, fr, exp = f"So the answer is {plain}.", "stop", plain == gold
+                final, fr, exp = f"So the answer is ${plain}$.", "stop", plain == gold
             pairs.append((gold, f"<think>\n{think}\n</think>\n\n{final}", fr, exp))
     return pairs[:max(n_target, len(pairs))]
 
@@ -164,6 +165,7 @@ def build_pairs(n_target: int, seed: int = 0) -> list[tuple[str, str, str, bool]
 def run_math_verify(pairs) -> tuple[float, list[bool]]:
     from math_verify import parse, verify
 
+    verify(parse("$1$"), parse("$1$"))  # imports and grammar loading outside the timed region
     out = []
     t0 = time.perf_counter()
     for gold, comp, _fr, _exp in pairs:
@@ -171,15 +173,19 @@ def run_math_verify(pairs) -> tuple[float, list[bool]]:
     return time.perf_counter() - t0, out
 
 
-def run_ours(pairs, memo: bool, batch: int = 64) -> tuple[float, list]:
-    from harness.verifiers import math as mv
+def run_ours(pairs, memo: bool, batch: int | None) -> tuple[float, list]:
+    """``batch=None``: one call over everything, as ``r1 score`` / ``r1 import`` do; else the runner's batches."""
+    from harness.verifiers import _pool, math as mv
 
+    _pool.close_all()  # fresh workers: no gold parsed by an earlier run
     mv.set_memo(memo)
     mv._canon.cache_clear()
+    mv.verify("1", "\\boxed{1+0}")  # workers up before the clock starts, as in a running eval
+    size = batch or len(pairs)
     out = []
     t0 = time.perf_counter()
-    for i in range(0, len(pairs), batch):
-        chunk = pairs[i:i + batch]
+    for i in range(0, len(pairs), size):
+        chunk = pairs[i:i + size]
         out.extend(mv.verify_many([p[0] for p in chunk], [p[1] for p in chunk], [p[2] for p in chunk]))
     return time.perf_counter() - t0, out
 
@@ -205,28 +211,28 @@ def main() -> None:
 
     pairs = build_pairs(a.pairs)
     print(f"throughput on {len(pairs)} (gold, completion) pairs from MATH-500 ...", flush=True)
-    t_ours, v_ours = run_ours(pairs, memo=True)
-    t_cold, v_cold = run_ours(pairs, memo=False)
+    t_ours, v_ours = run_ours(pairs, memo=True, batch=None)
+    t_cold, v_cold = run_ours(pairs, memo=False, batch=None)
+    t_b32, _ = run_ours(pairs, memo=True, batch=32)
     mv.set_memo(True)
     t_ref, v_ref = run_math_verify(pairs)
     n = len(pairs)
     exp = [p[3] for p in pairs]
     ours_correct = [v.correct for v in v_ours]
     paths: dict[str, int] = {}
+    statuses: dict[str, int] = {}
     for v in v_ours:
         k = v.detail.get("path", v.status)
         paths[k] = paths.get(k, 0) + 1
-    statuses: dict[str, int] = {}
-    for v in v_ours:
         statuses[v.status] = statuses.get(v.status, 0) + 1
     result.update({
         "n_pairs": n,
         "pairs_per_s_ours": n / t_ours,
-        "pairs_per_s_ours_no_memo": n / t_cold,
         "pairs_per_s_math_verify": n / t_ref,
-        "ratio": (n / t_ours) / (n / t_ref),
-        "ratio_no_memo": (n / t_cold) / (n / t_ref),
+        "ratio": t_ref / t_ours,
         "goal": ">= 5",
+        "ratio_no_memo": t_ref / t_cold,
+        "ratio_batches_of_32": t_ref / t_b32,
         "agreement_with_math_verify": sum(x == y for x, y in zip(ours_correct, v_ref)) / n,
         "label_accuracy_ours": sum(x == y for x, y in zip(ours_correct, exp)) / n,
         "label_accuracy_math_verify": sum(x == y for x, y in zip(v_ref, exp)) / n,
@@ -234,8 +240,10 @@ def main() -> None:
         "ours_paths": paths,
         "ours_verdicts": statuses,
         "cores": len(os.sched_getaffinity(0)),
+        "load_average_1min": os.getloadavg()[0],
     })
-    print(f"ours {n / t_ours:.0f} pairs/s (no memo {n / t_cold:.0f}), math-verify {n / t_ref:.0f} pairs/s")
+    print(f"ours {n / t_ours:.0f} pairs/s (no memo {n / t_cold:.0f}, batches of 32 {n / t_b32:.0f}), "
+          f"math-verify {n / t_ref:.0f} pairs/s")
     print(json.dumps(result))
 
 

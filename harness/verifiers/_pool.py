@@ -28,6 +28,7 @@ import importlib
 import multiprocessing as mp
 import os
 import signal
+import sys
 import threading
 import time
 from collections import deque
@@ -98,10 +99,10 @@ def _worker_main(conn, preload: tuple[str, ...], memory_limit_mb: int | None) ->
 
 
 class _Worker:
-    __slots__ = ("proc", "conn", "tasks")
+    __slots__ = ("proc", "conn", "tasks", "slot")
 
-    def __init__(self, proc, conn):
-        self.proc, self.conn, self.tasks = proc, conn, 0
+    def __init__(self, proc, conn, slot: int):
+        self.proc, self.conn, self.tasks, self.slot = proc, conn, 0, slot
 
     def kill(self) -> None:
         try:
@@ -145,6 +146,7 @@ class WorkerPool:
         self._cond = threading.Condition()
         self._idle: list[_Worker] = []
         self._alive = 0
+        self._free_slots = set(range(self.size))  # a replacement worker takes over the slot of the one it replaces
         self._pid = os.getpid()
         self._closed = False
         self._ctx = None
@@ -155,18 +157,30 @@ class WorkerPool:
         if self._ctx is None:
             ctx = mp.get_context(self.start_method)
             if self.start_method == "forkserver" and self.preload:
-                ctx.set_forkserver_preload([p.partition(":")[0] for p in self.preload])
+                ctx.set_forkserver_preload([__name__] + [p.partition(":")[0] for p in self.preload])
+                inits = ",".join(p for p in self.preload if ":" in p)
+                # The server is started now, with the warm-up list in its environment only for that moment: it
+                # imports this module first, which runs the list (see _run_server_init), so every worker it forks
+                # starts warm. A server someone else started first is left alone (workers then warm themselves).
+                with _SERVER_START_LOCK:
+                    os.environ[_SERVER_INIT_ENV] = inits
+                    try:
+                        from multiprocessing import forkserver
+
+                        forkserver.ensure_running()
+                    finally:
+                        os.environ.pop(_SERVER_INIT_ENV, None)
             self._ctx = ctx
         return self._ctx
 
-    def _start_worker(self) -> _Worker:
+    def _start_worker(self, slot: int) -> _Worker:
         ctx = self._context()
         parent, child = ctx.Pipe(duplex=True)
         proc = ctx.Process(target=_worker_main, args=(child, self.preload, self.memory_limit_mb), daemon=True,
                            name="r1-verify-worker")
         proc.start()
         child.close()
-        w = _Worker(proc, parent)
+        w = _Worker(proc, parent, slot)
         try:
             if not parent.poll(self.start_timeout):
                 raise RuntimeError(f"worker process did not start within {self.start_timeout:.0f}s")
@@ -189,6 +203,7 @@ class WorkerPool:
         if os.getpid() != self._pid:
             self._cond = threading.Condition()
             self._idle, self._alive, self._pid, self._ctx = [], 0, os.getpid(), None
+            self._free_slots = set(range(self.size))
 
     def _checkout(self, block: bool) -> _Worker | None:
         with self._cond:
@@ -200,17 +215,24 @@ class WorkerPool:
                     return self._idle.pop()
                 if self._alive < self.size:
                     self._alive += 1
+                    slot = min(self._free_slots)
+                    self._free_slots.discard(slot)
                     break
                 if not block:
                     return None
                 self._cond.wait()
         try:
-            return self._start_worker()
+            return self._start_worker(slot)
         except BaseException:
-            with self._cond:
-                self._alive -= 1
-                self._cond.notify()
+            self._release(slot)
             raise
+
+    def _release(self, slot: int) -> None:
+        with self._cond:
+            if os.getpid() == self._pid:
+                self._alive -= 1
+                self._free_slots.add(slot)
+                self._cond.notify()
 
     def _checkin(self, w: _Worker) -> None:
         with self._cond:
@@ -222,37 +244,52 @@ class WorkerPool:
 
     def _discard(self, w: _Worker) -> None:
         w.kill()
-        with self._cond:
-            if os.getpid() == self._pid:
-                self._alive -= 1
-                self._cond.notify()
+        self._release(w.slot)
 
     # --- calls -----------------------------------------------------------------------------------------------------
     def call(self, fn: Callable, *args, timeout: float) -> Outcome:
         return self.map(fn, [args], timeout=timeout)[0]
 
-    def map(self, fn: Callable, arg_tuples: Sequence[tuple], timeout: float) -> list[Outcome]:
-        """Run ``fn(*args)`` for every args tuple on up to ``size`` workers; each call gets ``timeout`` seconds."""
+    def map(self, fn: Callable, arg_tuples: Sequence[tuple], timeout: float,
+            affinity: Sequence[Any] | None = None) -> list[Outcome]:
+        """Run ``fn(*args)`` for every args tuple on up to ``size`` workers; each call gets ``timeout`` seconds.
+
+        ``affinity``: one hashable per call; calls with equal affinity go to the same worker slot when it is free, so
+        per-worker caches (a parsed gold answer) are hit instead of filled once per worker. Idle workers still take
+        any pending call, so affinity never leaves a core unused."""
         n = len(arg_tuples)
         results: list[Outcome | None] = [None] * n
-        pending = deque(range(n))
+        queues: list[deque] = [deque() for _ in range(self.size)]
+        for i in range(n):
+            queues[hash(affinity[i]) % self.size if affinity is not None else i % self.size].append(i)
+        n_pending = n
         running: dict[Any, tuple[_Worker, int, float, float]] = {}  # conn -> (worker, index, deadline, start)
         held: list[_Worker] = []
+
+        def take(slot: int) -> int:
+            q = queues[slot % self.size]
+            if not q:
+                q = max(queues, key=len)
+                return q.pop()  # steal from the back: the owner works from the front
+            return q.popleft()
+
         try:
-            while pending or running:
-                while pending and len(running) + len(held) < min(self.size, len(pending) + len(running)):
+            while n_pending or running:
+                while n_pending and len(running) + len(held) < min(self.size, n_pending + len(running)):
                     w = self._checkout(block=not running and not held)
                     if w is None:
                         break
                     held.append(w)
-                while pending and held:
+                while n_pending and held:
                     w = held.pop()
-                    i = pending.popleft()
+                    i = take(w.slot)
+                    n_pending -= 1
                     try:
                         w.conn.send((fn, arg_tuples[i]))
                     except (BrokenPipeError, ConnectionResetError, EOFError):
                         self._discard(w)  # died while idle: retry the call on another worker
-                        pending.appendleft(i)
+                        queues[w.slot % self.size].appendleft(i)
+                        n_pending += 1
                         continue
                     except Exception as e:  # the call itself cannot be pickled
                         results[i] = Outcome(ERROR, error="call not picklable: " + _describe_exception(e))
@@ -279,9 +316,7 @@ class WorkerPool:
                     w.tasks += 1
                     if w.tasks >= self.max_tasks_per_worker:
                         w.stop()
-                        with self._cond:
-                            self._alive -= 1
-                            self._cond.notify()
+                        self._release(w.slot)
                     else:
                         held.append(w)
                 now = time.monotonic()
@@ -304,10 +339,31 @@ class WorkerPool:
             self._closed = True
             idle, self._idle = self._idle, []
             self._alive -= len(idle)
+            self._free_slots.update(w.slot for w in idle)
             self._cond.notify_all()
         for w in idle:
             w.stop()
 
+
+_SERVER_INIT_ENV = "R1_POOL_FORKSERVER_INIT"
+_SERVER_START_LOCK = threading.Lock()
+
+
+def _run_server_init() -> None:
+    """In the fork server only (it runs ``python -c "from multiprocessing.forkserver import main; ..."``): call the
+    warm-up functions the pool named, so forked workers inherit their effect. A failure only costs speed."""
+    spec = os.environ.get(_SERVER_INIT_ENV)
+    if not spec or sys.argv[:1] != ["-c"] or "multiprocessing.forkserver" not in sys.modules:
+        return
+    for entry in filter(None, spec.split(",")):
+        mod, _, func = entry.partition(":")
+        try:
+            getattr(importlib.import_module(mod), func)()
+        except Exception:  # noqa: BLE001
+            pass
+
+
+_run_server_init()
 
 _POOLS: dict[str, WorkerPool] = {}
 _POOLS_LOCK = threading.Lock()
