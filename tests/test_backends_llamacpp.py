@@ -28,7 +28,9 @@ def backend():
 def vocab():
     import llama_cpp
 
-    return llama_cpp.Llama(str(embedded_gguf()), vocab_only=True, verbose=False)
+    v = llama_cpp.Llama(str(embedded_gguf()), vocab_only=True, verbose=False)
+    yield v
+    v.close()
 
 
 def _cpu_ticks(pid: int) -> int:

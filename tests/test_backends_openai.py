@@ -37,7 +37,9 @@ def servers(tmp_path_factory):
 def vocab():
     import llama_cpp
 
-    return llama_cpp.Llama(str(embedded_gguf()), vocab_only=True, verbose=False)
+    v = llama_cpp.Llama(str(embedded_gguf()), vocab_only=True, verbose=False)
+    yield v
+    v.close()
 
 
 def _posts(log) -> int:
