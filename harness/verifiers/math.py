@@ -58,8 +58,9 @@ DEFAULT_PRECISION = 6  # decimal places floats are rounded to before comparing (
 MATCH_TYPES = ("latex", "expr")  # math-verify extraction targets for the slow path
 # Math-Verify's own extraction is regex-based over the whole text; beyond this many trailing characters of the
 # final text a completion has long stopped being an answer.
-FALLBACK_MAX_CHARS = 50_000
+FALLBACK_MAX_CHARS = 20_000
 FAST_MAX_CHARS = 2_000  # longer answers skip the in-process canonicaliser (its regexes stay linear, but why bother)
+KEY_MAX_CHARS = 10_000  # answer_key of anything longer is a hash of its text: no answer is that long
 MEMO_SIZE = 200_000
 POOL_MEMORY_MB = 4096  # per worker: 10^{10^{10}} should die of MemoryError, not take the machine with it
 
@@ -687,6 +688,7 @@ def _install_two_stage_parsing() -> None:
     cls.create_parser, cls.parse, cls._r1_two_stage = create_parser, parse_two_stage, True
 
 
+_WARMED = False
 # Answers in the shapes models write; parsing them fills ANTLR's prediction cache before any timed check.
 _WARM_ANSWERS = (
     "\\frac{1}{2}", "0.5", "3\\sqrt{13}", "\\left( 3, \\frac{\\pi}{2} \\right)", "[-2, 7)", "(-\\infty, 0] \\cup (1, \\infty)",
@@ -700,19 +702,24 @@ _WARM_ANSWERS = (
 def _warm_worker() -> None:
     """Called once in every new worker (and in the fork server that spawns them): quiet math-verify's per-call
     warnings, switch to two-stage parsing and warm the parser, so no check spends its time budget on start-up."""
+    global _WARMED
     for name in ("math_verify", "latex2sympy2_extended"):
         logging.getLogger(name).setLevel(logging.CRITICAL)
     _install_two_stage_parsing()
+    if _WARMED:  # forked from a warmed fork server
+        return
     for a in _WARM_ANSWERS:
         _work("check", ("\\boxed{" + a + "}", "\\boxed{" + a + " + 1}", MATCH_TYPES, DEFAULT_PRECISION, True, False))
     _WORKER_CACHE.clear()
+    _WARMED = True
+
+
+POOL_PRELOAD = ("math_verify", "harness.verifiers.math", "harness.verifiers.math:_warm_worker")
 
 
 def pool() -> _pool.WorkerPool:
     """The process-wide math worker pool (one worker per core, started on first use)."""
-    return _pool.shared_pool("math", preload=("math_verify", "harness.verifiers.math",
-                                              "harness.verifiers.math:_warm_worker"),
-                             memory_limit_mb=POOL_MEMORY_MB)
+    return _pool.shared_pool("math", preload=POOL_PRELOAD, memory_limit_mb=POOL_MEMORY_MB)
 
 
 class _Memo:
@@ -930,6 +937,8 @@ def answer_key(answer: Any, *, timeout: float = MATH_VERIFY_TIMEOUT_S) -> str | 
         s = _text(answer).strip()
         if not s:
             return None
+        if len(s) > KEY_MAX_CHARS:
+            return "tex#" + hashlib.sha1(s.encode("utf-8")).hexdigest()
         c = _canon(s)
         if c.key is not None:
             return c.key

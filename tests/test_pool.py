@@ -1,0 +1,143 @@
+"""The kill-and-replace worker pool: hard per-call deadlines enforced from outside, crashes contained, threads safe.
+
+Calls are stdlib functions (pickled by reference), so the workers run real code that really sleeps, spins, raises
+or exits. Pools preload what the math verifier preloads: the fork server is process-wide and whichever pool starts
+it first decides what it has imported.
+"""
+import operator
+import os
+import threading
+import time
+
+import pytest
+
+from harness.verifiers import _pool
+from harness.verifiers.math import POOL_PRELOAD
+
+# Deadline overshoot allowed by the spec is one second; kill + reap is milliseconds, so a loaded CI box still fits.
+MAX_OVERSHOOT_S = 1.0
+
+
+@pytest.fixture
+def pool():
+    p = _pool.WorkerPool(2, preload=POOL_PRELOAD, memory_limit_mb=2048)
+    yield p
+    p.close()
+
+
+def test_ok_error_and_result(pool):
+    out = pool.call(operator.add, 2, 3, timeout=10)
+    assert out.ok and out.value == 5 and out.elapsed < 1
+    err = pool.call(operator.truediv, 1, 0, timeout=10)
+    assert err.status == _pool.ERROR and err.error.startswith("ZeroDivisionError")
+    assert pool.call(operator.mul, 6, 7, timeout=10).value == 42  # the worker survived the exception
+
+
+@pytest.mark.parametrize("fn,args", [(time.sleep, (30,)), (pow, (10, 10 ** 10))], ids=["sleep", "huge_pow"])
+def test_deadline_kills_and_replaces(pool, fn, args):
+    pool.call(operator.add, 1, 1, timeout=10)
+    pid_before = {w.proc.pid for w in pool._idle}
+    t0 = time.monotonic()
+    out = pool.call(fn, *args, timeout=1.0)
+    wall = time.monotonic() - t0
+    assert out.status in (_pool.TIMEOUT, _pool.ERROR)  # huge_pow may also die of MemoryError under the memory limit
+    if out.status == _pool.TIMEOUT:
+        assert 1.0 <= out.elapsed < 1.0 + MAX_OVERSHOOT_S
+    assert wall < 1.0 + MAX_OVERSHOOT_S
+    nxt = pool.call(operator.add, 20, 22, timeout=10)
+    assert nxt.ok and nxt.value == 42
+    if out.status == _pool.TIMEOUT:
+        assert pool.stats["timeouts"] == 1
+        assert all(not os.path.exists(f"/proc/{pid}") or _zombie(pid) for pid in pid_before - {w.proc.pid for w in pool._idle})
+
+
+def _zombie(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split()[2] == "Z"
+    except OSError:
+        return True
+
+
+def test_crash_is_an_outcome_not_an_exception(pool):
+    out = pool.call(os._exit, 3, timeout=10)
+    assert out.status == _pool.CRASHED and "code 3" in out.error
+    assert pool.call(operator.add, 1, 2, timeout=10).value == 3
+
+
+def test_idle_worker_killed_from_outside_is_replaced(pool):
+    pool.call(operator.add, 1, 1, timeout=10)
+    for w in list(pool._idle):
+        os.kill(w.proc.pid, 9)
+        w.proc.join(5)
+    out = pool.call(operator.add, 1, 2, timeout=10)
+    assert out.ok and out.value == 3
+
+
+def test_unpicklable_call_is_an_error(pool):
+    out = pool.call(lambda: 1, timeout=10)
+    assert out.status == _pool.ERROR and "picklable" in out.error
+    assert pool.call(operator.add, 1, 2, timeout=10).ok
+
+
+def test_map_uses_every_worker_even_with_one_affinity(pool):
+    pool.call(operator.add, 1, 1, timeout=10)
+    pool.map(operator.add, [(1, 1)] * 4, timeout=10)  # both workers up
+    t0 = time.monotonic()
+    outs = pool.map(time.sleep, [(0.5,)] * 4, timeout=10, affinity=["same"] * 4)
+    wall = time.monotonic() - t0
+    assert all(o.ok for o in outs)
+    assert wall < 1.6, f"4 x 0.5 s on 2 workers took {wall:.2f}s: not parallel"
+
+
+def test_map_keeps_order_and_isolates_timeouts(pool):
+    args = [(i, 1) for i in range(20)]
+    args[7] = (30,)
+    outs = pool.map(_sleep_or_add, args, timeout=1.0)
+    assert [o.status for o in outs].count(_pool.TIMEOUT) == 1 and outs[7].status == _pool.TIMEOUT
+    assert [o.value for i, o in enumerate(outs) if i != 7] == [i + 1 for i in range(20) if i != 7]
+
+
+def _sleep_or_add(*a):
+    # module-level so it pickles by reference; workers import tests/test_pool.py (pytest puts tests/ on sys.path)
+    if len(a) == 1:
+        time.sleep(a[0])
+        return None
+    return a[0] + a[1]
+
+
+def test_concurrent_threads_share_the_pool(pool):
+    results, errors = [], []
+
+    def work(k):
+        try:
+            results.append(pool.map(operator.mul, [(k, i) for i in range(50)], timeout=10))
+        except BaseException as e:  # surfaced below
+            errors.append(e)
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert not errors
+    assert sorted(sum(o.value for o in r) for r in results) == sorted(k * sum(range(50)) for k in range(4))
+    assert pool._alive <= pool.size
+
+
+def test_closed_pool_refuses_calls():
+    p = _pool.WorkerPool(1, preload=POOL_PRELOAD)
+    assert p.call(operator.add, 1, 1, timeout=10).value == 2
+    p.close()
+    with pytest.raises(RuntimeError, match="closed"):
+        p.call(operator.add, 1, 1, timeout=10)
+
+
+def test_workers_recycled_after_max_tasks():
+    p = _pool.WorkerPool(1, preload=POOL_PRELOAD, max_tasks_per_worker=3)
+    try:
+        outs = p.map(os.getpid, [()] * 7, timeout=10)
+        assert all(o.ok for o in outs)
+        assert len({o.value for o in outs}) == 3  # 3 + 3 + 1 calls
+    finally:
+        p.close()
