@@ -160,6 +160,47 @@ def test_fast_path_agrees_with_math_verify(data_dir):
     assert not disagree, disagree[:10]
 
 
+EQUAL_BUT_DIFFERENT_TEXT = [
+    ("x^2+2x+1", "(x+1)^2"), ("\\frac{\\sqrt{3}}{2}", "\\frac{1}{2}\\sqrt{3}"), ("1", "\\sin^2 x + \\cos^2 x"),
+    ("\\cos 2x", "2\\cos^2 x - 1"), ("3", "\\log_2 8"), ("2\\sqrt{2}", "\\sqrt{8}"),
+    ("\\frac{x}{7}+\\frac{2}{7}", "\\frac{x+2}{7}"), ("\\tan^2 y + 1", "\\sec^2 y"), ("0.333333", "\\frac{1}{3}"),
+    ("\\frac{a^2-b^2}{a-b}", "a+b"), ("\\binom{5}{2}", "10"), ("\\sqrt{x^2}", "|x|"),
+]
+
+
+def test_probe_prefilter_never_hides_an_equality(data_dir):
+    """The worker skips math-verify's simplify when the two sides differ at a probe point. That must never turn an
+    equality math-verify finds into "incorrect": on perturbed MATH-500 answers, whenever the prefilter says
+    different, math-verify says different too; on equal answers written differently it never fires."""
+    import random
+    import re
+
+    from math_verify import parse, verify
+
+    cfg = mv._configs(mv.MATCH_TYPES)
+    rows = [json.loads(x) for x in (data_dir / "math500" / "test.jsonl").read_text().splitlines()]
+    rng = random.Random(3)
+    pairs = list(EQUAL_BUT_DIFFERENT_TEXT)
+    for r in rng.sample(rows, 150):
+        g = r["answer"]
+        nums = list(re.finditer(r"\\d+", g))
+        if nums:
+            m = rng.choice(nums)
+            pairs.append((g, g[:m.start()] + str(int(m.group()) + 1) + g[m.end():]))
+        pairs.append((g, rng.choice(rows)["answer"]))
+    fired = 0
+    for g, p in pairs:
+        gp, pp = parse("\\boxed{" + g + "}", cfg), parse("\\boxed{" + p + "}", cfg)
+        if not gp or not pp or not mv._clearly_different(gp, pp, 6, True):
+            continue
+        fired += 1
+        assert (g, p) not in EQUAL_BUT_DIFFERENT_TEXT
+        assert not verify(gp, pp, timeout_seconds=None), (g, p)
+    assert fired > 100
+    for g, p in EQUAL_BUT_DIFFERENT_TEXT[:-1]:  # |x| vs sqrt(x^2): equal only for real x, math-verify's call
+        assert mv.verify(g, "\\boxed{" + p + "}").correct, (g, p)
+
+
 # --- voting keys --------------------------------------------------------------------------------------------------
 def test_answer_key_puts_equivalent_answers_in_one_vote():
     keys = {mv.answer_key(a) for a in ("1/2", "0.5", "\\frac{1}{2}", "\\dfrac12", "\\tfrac{1}{2}", "$\\frac{1}{2}$")}

@@ -507,12 +507,15 @@ def _configs(match: tuple[str, ...]):
 def _safe_to_evaluate(e) -> bool:
     """doit() is cheap unless it meets a huge power (10^{10^{10}}) or turns a relation into True/False."""
     import sympy
-    from sympy.logic.boolalg import Boolean
+    from sympy.core.relational import Relational
+    from sympy.logic.boolalg import BooleanAtom, BooleanFunction
 
-    if not isinstance(e, sympy.Basic) or isinstance(e, (Boolean, sympy.Set)):
+    # Not sympy's Boolean: Symbol derives from it, and symbols are fine.
+    logic = (Relational, BooleanFunction, BooleanAtom)
+    if not isinstance(e, sympy.Basic) or isinstance(e, logic + (sympy.Set,)):
         return False
     for node in sympy.preorder_traversal(e):
-        if isinstance(node, (Boolean, sympy.Integral, sympy.Sum, sympy.Product, sympy.Limit, sympy.Derivative)):
+        if isinstance(node, logic + (sympy.Integral, sympy.Sum, sympy.Product, sympy.Limit, sympy.Derivative)):
             return False
         if isinstance(node, sympy.Pow):
             x = node.exp
