@@ -258,6 +258,8 @@ def test_expensive_answers_end_within_the_time_limit(completion):
     "\\boxed{" + "{" * 100_000 + "7" + "}" * 100_000 + "}",
     "$" * 100_000 + "\\boxed{7}",
     "The final answer is " + "$" * 50_000,
+    "The answer is" + " " * (1 << 20) + "7",
+    "The answer is " + "7" * (1 << 20),
     "<answer>" * 10_000,
     "\\boxed{\\frac{1}{0}}", "\\boxed{\\frac{}{}}", "\\boxed{\\left(}", "\\boxed{}}}}", "\\boxed{\\begin{pmatrix}1 & 2}",
     b"\\boxed{7} \xff\xfe \xc3\x28",  # not UTF-8

@@ -95,7 +95,8 @@ _HOPE = re.compile(r"\.?\s*I hope it is correct\.?\s*$", re.I)
 _ENV_START = re.compile(r"\s*(\$\$|\$|\\\(|\\\[)")
 _ENV_END = {"$$": re.compile(r"(?<!\\)\$\$"), "$": re.compile(r"(?<!\\)\$"), "\\(": re.compile(r"\\\)"),
             "\\[": re.compile(r"\\\]")}
-_SIMPLE_TOKEN = re.compile(r"[^\s$]{1,60}")
+# A bare "answer is X" counts when X looks like an answer: has a digit or a command, or is one letter ("B", "(C)").
+_SIMPLE_TOKEN = re.compile(r"[^\s$]{0,60}[\d\\][^\s$]{0,60}|\(?[A-Za-z]\)?")
 _MAX_BOX_SCAN = 8  # boxes looked at from the end; keeps adversarial inputs linear
 
 
@@ -176,7 +177,8 @@ def _final_answer(text: str, after: int) -> tuple[int, str] | None:
     if last is None:
         return None
     line_end = text.find("\n", last.end())
-    rest = text[last.end(): line_end if line_end >= 0 else len(text)]
+    # Capped: an answer is short, and the regexes below must not meet a megabyte of whitespace.
+    rest = text[last.end(): min(line_end if line_end >= 0 else len(text), last.end() + 1000)]
     rest = _HOPE.sub("", rest).strip()
     inner = _unwrap_env(rest)
     if inner is not None:
@@ -294,12 +296,8 @@ class _Canon:
         return self.value.key if self.value is not None else None
 
 
-_WRAPPERS = [
-    (re.compile(r"^\$\$(.*)\$\$$", re.S), None),
-    (re.compile(r"^\$(.*)\$$", re.S), None),
-    (re.compile(r"^\\\((.*)\\\)$", re.S), None),
-    (re.compile(r"^\\\[(.*)\\\]$", re.S), None),
-]
+_WRAPPERS = [re.compile(r"^\$\$(.*)\$\$$", re.S), re.compile(r"^\$(.*)\$$", re.S),
+             re.compile(r"^\\\((.*)\\\)$", re.S), re.compile(r"^\\\[(.*)\\\]$", re.S)]
 _NORM_DROP = re.compile(r"\\left(?![a-zA-Z])|\\right(?![a-zA-Z])|\\displaystyle|\\[!,;:> ]|~|\\\$|\s+")
 _FRAC_VARIANT = re.compile(r"\\[dtc]frac(?![a-zA-Z])")
 _UNIT_TAIL = re.compile(r"^(.*?[\d}])\\(?:text|textnormal|textrm|mbox|mathrm)\{[A-Za-z.]*\}(?:\^\{?\d\}?)?$")
@@ -323,7 +321,7 @@ def _strip_wrappers(s: str) -> str:
     for _ in range(4):
         before = s
         s = s.strip()
-        for rx, _unused in _WRAPPERS:
+        for rx in _WRAPPERS:
             m = rx.match(s)
             if m and m.group(1).strip():
                 s = m.group(1)
@@ -349,6 +347,8 @@ def _normalise(s: str) -> str:
 
 
 def _num(t: str) -> Any:
+    while len(t) > 2 and t[0] == "(" and t[-1] == ")" and "," not in t:  # "(5)" is 5 to latex2sympy too
+        t = t[1:-1]
     if _INT.fullmatch(t):
         return _Num(Fraction(int(t)), True)
     m = _THOUSANDS.fullmatch(t)
@@ -380,9 +380,6 @@ def _num(t: str) -> Any:
         except ValueError:
             return None
         return _Based(digits, base)
-    if len(t) > 2 and t[0] == "(" and t[-1] == ")" and "," not in t:
-        inner = _num(t[1:-1])
-        return inner if isinstance(inner, _Num) else None
     return None
 
 
