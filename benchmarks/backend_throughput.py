@@ -31,15 +31,11 @@ def requests(n: int, max_tokens: int) -> list[GenRequest]:
     ]
 
 
-def measure(options: dict, reqs: list[GenRequest]) -> dict:
-    with make_backend("llamacpp", "embedded", **options) as backend:
-        backend.generate(reqs[:1])  # start the workers and load the model outside the timed part
-        t = time.perf_counter()
-        out = backend.generate(reqs)
-        dt = time.perf_counter() - t
-    tokens = sum(c.completion_tokens for c in out)
-    return {"options": options, "tokens": tokens, "seconds": round(dt, 3), "tok_s": round(tokens / dt, 1),
-            "texts": [c.text for c in out]}
+def measure(backend, reqs: list[GenRequest]) -> tuple[float, list[str]]:
+    t = time.perf_counter()
+    out = backend.generate(reqs)
+    dt = time.perf_counter() - t
+    return sum(c.completion_tokens for c in out) / dt, [c.text for c in out]
 
 
 def main(argv=None) -> int:
@@ -47,6 +43,7 @@ def main(argv=None) -> int:
     ap.add_argument("--requests", type=int, default=16)
     ap.add_argument("--max-tokens", type=int, default=128)
     ap.add_argument("--all", action="store_true", help="also measure processes-only and slots-only")
+    ap.add_argument("--rounds", type=int, default=2)
     args = ap.parse_args(argv)
     cpus = usable_cpus()
     reqs = requests(args.requests, args.max_tokens)
@@ -55,21 +52,34 @@ def main(argv=None) -> int:
         configs["processes"] = {"workers": cpus, "threads": 1, "batch_size": 1}
         configs["slots"] = {"workers": 1, "threads": cpus, "batch_size": args.requests}
     configs["default"] = {}
-    results = {name: measure(opts, reqs) for name, opts in configs.items()}
-    ref, ours = results["reference_single"], results["default"]
+    backends = {name: make_backend("llamacpp", "embedded", **opts) for name, opts in configs.items()}
+    try:
+        for b in backends.values():
+            b.generate(reqs[:1])  # start workers and load the model outside the timed part
+        # Rounds alternate the configurations so a burst of other load on the box hits them alike; best round wins.
+        best: dict[str, float] = {name: 0.0 for name in configs}
+        texts: dict[str, list[str]] = {}
+        for _ in range(args.rounds):
+            for name, b in backends.items():
+                tok_s, texts[name] = measure(b, reqs)
+                best[name] = max(best[name], tok_s)
+    finally:
+        for b in backends.values():
+            b.close()
     # Same seeds, same prompts: every configuration must produce the same texts (batch-invariant decoding).
-    same = all(r["texts"] == ref["texts"] for r in results.values())
+    same = all(t == texts["reference_single"] for t in texts.values())
     line = {
         "benchmark": "llamacpp_parallel",
-        "ratio": round(ours["tok_s"] / ref["tok_s"], 3),
+        "ratio": round(best["default"] / best["reference_single"], 3),
         "goal": ">= 1.5",
         "cpus": cpus,
         "loadavg_1m": round(os.getloadavg()[0], 2),  # other load on the box skews every number here
         "requests": args.requests,
         "max_tokens": args.max_tokens,
         "same_texts_across_configs": same,
-        **{f"{name}_tok_s": r["tok_s"] for name, r in results.items()},
-        "configs": {name: r["options"] for name, r in results.items()},
+        "rounds": args.rounds,
+        **{f"{name}_tok_s": round(v, 1) for name, v in best.items()},
+        "configs": {name: backends[name].describe()["options"] for name in configs},
     }
     print(json.dumps(line))
     return 0

@@ -111,6 +111,16 @@ def test_stream_closed_early_then_reused(backend):
     assert again[0].completion_tokens == 32
 
 
+def test_context_full_is_length():
+    with make_backend("llamacpp", "embedded", workers=1, batch_size=2, n_ctx=48) as small:
+        fits, too_long = small.generate([req("List three fruits.", temperature=0, max_tokens=64),
+                                         req("word " * 60, max_tokens=8)])
+    assert fits.finish_reason == "length" and fits.extra["context_full"] == 48
+    assert fits.completion_tokens == 48 - fits.prompt_tokens + 1  # the last sampled token needs no cell
+    assert too_long.finish_reason == "length" and too_long.completion_tokens == 0 and too_long.text == ""
+    assert "does not fit" in too_long.extra["error"]
+
+
 def test_describe(backend):
     d = backend.describe()
     with open(embedded_gguf(), "rb") as f:

@@ -53,6 +53,9 @@ def load_model_and_tokenizer(model: str, dtype: str | None = None, device: str |
     dev = _resolve_device(device)
     torch_dtype = _resolve_dtype(dtype, dev)
     info: dict[str, Any] = {"model": model}
+    local_dir = Path(model).expanduser()
+    if local_dir.is_dir() and not (local_dir / "config.json").is_file() and any(local_dir.glob("*.gguf")):
+        model = str(resolve_gguf(model))  # a directory holding a GGUF file (and no transformers checkpoint)
     try:
         if model == EMBEDDED or is_gguf_path(model):
             path = resolve_gguf(model)

@@ -131,7 +131,8 @@ class Engine:
         self.ctx = L.llama_init_from_model(self.model, p)
         if not self.ctx:
             raise RuntimeError(f"llama.cpp could not create a context of {p.n_ctx} tokens")
-        self.n_ctx_seq = n_ctx_seq
+        # llama.cpp may round the context; never use more cells per sequence than it really has
+        self.n_ctx_seq = min(n_ctx_seq, int(L.llama_n_ctx_seq(self.ctx)))
         self.mem = L.llama_get_memory(self.ctx)
 
     def _wanted_ctx(self, need: int) -> int:
