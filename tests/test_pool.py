@@ -141,3 +141,20 @@ def test_workers_recycled_after_max_tasks():
         assert len({o.value for o in outs}) == 3  # 3 + 3 + 1 calls
     finally:
         p.close()
+
+
+def test_usable_in_a_forked_child(pool):
+    assert pool.call(operator.add, 1, 1, timeout=10).ok
+    pid = os.fork()
+    if pid == 0:  # the child must not touch the parent's workers or fork server, and must still work
+        try:
+            ok = pool.call(operator.add, 2, 2, timeout=10).value == 4
+            fresh = _pool.WorkerPool(1, preload=POOL_PRELOAD)
+            ok = ok and fresh.call(operator.mul, 3, 3, timeout=10).value == 9
+            fresh.close()
+        except BaseException:
+            ok = False
+        os._exit(0 if ok else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert pool.call(operator.add, 5, 5, timeout=10).value == 10

@@ -156,20 +156,22 @@ class WorkerPool:
     def _context(self):
         if self._ctx is None:
             ctx = mp.get_context(self.start_method)
-            if self.start_method == "forkserver" and self.preload:
-                ctx.set_forkserver_preload([__name__] + [p.partition(":")[0] for p in self.preload])
-                inits = ",".join(p for p in self.preload if ":" in p)
-                # The server is started now, with the warm-up list in its environment only for that moment: it
-                # imports this module first, which runs the list (see _run_server_init), so every worker it forks
-                # starts warm. A server someone else started first is left alone (workers then warm themselves).
+            if self.start_method == "forkserver":
                 with _SERVER_START_LOCK:
-                    os.environ[_SERVER_INIT_ENV] = inits
-                    try:
-                        from multiprocessing import forkserver
+                    _forget_unusable_forkserver()
+                    if self.preload:
+                        ctx.set_forkserver_preload([__name__] + [p.partition(":")[0] for p in self.preload])
+                        # The server is started now, with the warm-up list in its environment only for that
+                        # moment: it imports this module first, which runs the list (see _run_server_init), so
+                        # every worker it forks starts warm. A server someone else started first is left alone
+                        # (workers then warm themselves).
+                        os.environ[_SERVER_INIT_ENV] = ",".join(p for p in self.preload if ":" in p)
+                        try:
+                            from multiprocessing import forkserver
 
-                        forkserver.ensure_running()
-                    finally:
-                        os.environ.pop(_SERVER_INIT_ENV, None)
+                            forkserver.ensure_running()
+                        finally:
+                            os.environ.pop(_SERVER_INIT_ENV, None)
             self._ctx = ctx
         return self._ctx
 
@@ -199,15 +201,16 @@ class WorkerPool:
         return w
 
     def _after_fork_check(self) -> None:
-        # A forked copy of the caller must not touch the parent's workers.
+        # A forked copy of the caller must not touch the parent's workers, nor wait on a lock some parent thread held
+        # at the moment of the fork: start from scratch, before taking any lock.
         if os.getpid() != self._pid:
             self._cond = threading.Condition()
             self._idle, self._alive, self._pid, self._ctx = [], 0, os.getpid(), None
             self._free_slots = set(range(self.size))
 
     def _checkout(self, block: bool) -> _Worker | None:
+        self._after_fork_check()
         with self._cond:
-            self._after_fork_check()
             if self._closed:
                 raise RuntimeError("worker pool is closed")
             while True:
@@ -343,6 +346,33 @@ class WorkerPool:
             self._cond.notify_all()
         for w in idle:
             w.stop()
+
+
+def _forget_unusable_forkserver() -> None:
+    """In a fork()ed copy of a process whose fork server is running, multiprocessing still points at that server and
+    fails (it is not our child: waitpid raises ChildProcessError). Forget it, and a dead one, so a new one starts.
+    This is private state of CPython's ForkServer, hence every attribute is checked; on another layout nothing is
+    done."""
+    try:
+        from multiprocessing import forkserver
+
+        fs = forkserver._forkserver
+        pid = getattr(fs, "_forkserver_pid", None)
+        if pid is None or not all(hasattr(fs, a) for a in ("_forkserver_address", "_forkserver_alive_fd", "_lock")):
+            return
+        try:
+            if os.waitpid(pid, os.WNOHANG)[0] == 0:
+                return  # our child, alive
+        except ChildProcessError:
+            pass
+        try:
+            os.close(fs._forkserver_alive_fd)  # our copy only: the parent's server no longer waits on us
+        except (OSError, TypeError):
+            pass
+        fs._forkserver_pid = fs._forkserver_address = fs._forkserver_alive_fd = None
+        fs._lock = threading.Lock()
+    except ImportError:
+        pass
 
 
 _SERVER_INIT_ENV = "R1_POOL_FORKSERVER_INIT"
