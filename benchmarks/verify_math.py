@@ -135,12 +135,13 @@ def perturb(gold: str, rng: random.Random, others: list[str]) -> str:
 
 
 def build_pairs(n_target: int, seed: int = 0) -> list[tuple[str, str, str, bool]]:
-    """(gold, completion, finish_reason, expected_correct) tuples, ~20 per MATH-500 problem."""
+    """(gold, completion, finish_reason, expected_correct) tuples, 20 per MATH-500 problem (10,000 in all)."""
     rows = [json.loads(line) for line in (data_dir() / "math500" / "test.jsonl").read_text(encoding="utf-8").splitlines()
             if line.strip()]
     rng = random.Random(seed)
     answers = [r["answer"] for r in rows]
-    per = max(1, -(-n_target // len(rows)))
+    # Whole cycles of the 20 kinds below for every problem; a smaller target is an even sample of them.
+    per = 20 * max(1, -(-n_target // (20 * len(rows))))
     pairs = []
     for r in rows:
         gold, think = r["answer"], r["solution"]
@@ -159,7 +160,10 @@ def build_pairs(n_target: int, seed: int = 0) -> list[tuple[str, str, str, bool]
                 plain = gold if j % 20 == 9 else perturb(gold, rng, answers)
                 final, fr, exp = f"So the answer is ${plain}$.", "stop", plain == gold
             pairs.append((gold, f"<think>\n{think}\n</think>\n\n{final}", fr, exp))
-    return pairs[:max(n_target, len(pairs))]
+    if n_target < len(pairs):
+        keep = sorted(random.Random(seed + 1).sample(range(len(pairs)), n_target))
+        pairs = [pairs[i] for i in keep]
+    return pairs
 
 
 def run_math_verify(pairs) -> tuple[float, list[bool]]:
@@ -171,6 +175,20 @@ def run_math_verify(pairs) -> tuple[float, list[bool]]:
     for gold, comp, _fr, _exp in pairs:
         out.append(bool(verify(parse("$" + gold + "$"), parse(comp))))
     return time.perf_counter() - t0, out
+
+
+def math_verify_on_final_text(pairs) -> list[bool]:
+    """math-verify given only what follows </think> (nothing for an unclosed think): separates equivalence
+    differences from the reasoning-awareness differences."""
+    from math_verify import parse, verify
+
+    from harness.verifiers.base import split_think
+
+    out = []
+    for gold, comp, _fr, _exp in pairs:
+        final = split_think(comp)[1]
+        out.append(bool(final) and bool(verify(parse("$" + gold + "$"), parse(final))))
+    return out
 
 
 def run_ours(pairs, memo: bool, batch: int | None) -> tuple[float, list]:
@@ -216,6 +234,7 @@ def main() -> None:
     t_b32, _ = run_ours(pairs, memo=True, batch=32)
     mv.set_memo(True)
     t_ref, v_ref = run_math_verify(pairs)
+    v_ref_final = math_verify_on_final_text(pairs)
     n = len(pairs)
     exp = [p[3] for p in pairs]
     ours_correct = [v.correct for v in v_ours]
@@ -234,6 +253,7 @@ def main() -> None:
         "ratio_no_memo": t_ref / t_cold,
         "ratio_batches_of_32": t_ref / t_b32,
         "agreement_with_math_verify": sum(x == y for x, y in zip(ours_correct, v_ref)) / n,
+        "agreement_with_math_verify_on_final_text": sum(x == y for x, y in zip(ours_correct, v_ref_final)) / n,
         "label_accuracy_ours": sum(x == y for x, y in zip(ours_correct, exp)) / n,
         "label_accuracy_math_verify": sum(x == y for x, y in zip(v_ref, exp)) / n,
         "memo_vs_no_memo_agreement": sum(x.status == y.status for x, y in zip(v_ours, v_cold)) / n,
