@@ -6,12 +6,16 @@
    strict / allow_set_relation_comp), ours as ``verify(gold, pred, ...)`` with the same options.
 2. Throughput. (gold, completion) pairs built from MATH-500: the dataset's worked solution as the ``<think>`` block
    (it contains its own ``\\boxed{}``, a trap for extractors that ignore thinking), then a final part with the gold
-   answer in several formats, or a perturbed / foreign wrong answer, an unanchored sentence, or a completion cut off
-   while thinking (finish_reason "length"). Plain math-verify = ``parse(gold)``, ``parse(completion)``, ``verify``
+   answer in several formats, or a perturbed / foreign wrong answer, a plain "So the answer is $X$." sentence, or a
+   completion cut off while thinking (finish_reason "length"). Plain math-verify = ``parse(gold)``, ``parse(completion)``, ``verify``
    per pair, library defaults, one process. Ours = ``verify_many`` over all pairs in one call (as ``r1 score`` and
    ``r1 import`` do), on fresh workers started before the clock; also without result memoisation
    (``ratio_no_memo``: memoisation is the default, many samples share an answer) and in batches of 32 (the runner's
    scoring thread, ``ratio_batches_of_32``). ``ratio`` = math-verify's time / ours for the same pairs.
+   Ours uses every core for the checks sympy must settle, math-verify one: when other work occupies a core the ratio
+   drops with it (on this 2-core box: ~6x idle, ~3x with one core busy), so the JSON line records the load average.
+   ``agreement_with_math_verify_on_final_text`` compares against math-verify given only the text after ``</think>``,
+   which isolates equivalence differences from reading the reasoning.
 
 Ends with one JSON line: {"benchmark": "verify_math", "ratio": ours/math-verify throughput, "goal": ">= 5", ...}.
 """
