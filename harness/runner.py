@@ -110,7 +110,7 @@ def score_fields(r: dict, v: Verdict) -> dict:
 class ScoringThread(threading.Thread):
     """Scores records while generation goes on; verdicts are appended to scores.jsonl (fsynced per batch)."""
 
-    def __init__(self, store: RunStore, tasks: dict[str, Task], problems: dict[str, dict[str, Problem]], batch: int = 32):
+    def __init__(self, store: RunStore, tasks: dict[str, Task], problems: dict[str, dict[str, Problem]], batch: int = 256):
         super().__init__(daemon=True, name="r1-scorer")
         self.q: queue.Queue = queue.Queue()
         self.store, self.tasks, self.problems, self.batch = store, tasks, problems, batch
