@@ -93,7 +93,8 @@ class Engine:
         self.add_bos = bool(L.llama_vocab_get_add_bos(self.vocab))
         self.bos = int(L.llama_vocab_bos(self.vocab))
         self.ctx = None
-        self.n_ctx_seq = 0
+        self.n_ctx_seq = 0  # cells per sequence, as llama.cpp granted them
+        self.ctx_target = 0  # cells per sequence asked for
         self.n_batch = 512
         self.batch = L.llama_batch_init(self.n_batch, 0, 1)
         self._piece = ctypes.create_string_buffer(256)
@@ -128,6 +129,7 @@ class Engine:
         p.kv_unified = False
         p.flash_attn_type = L.LLAMA_FLASH_ATTN_TYPE_ENABLED
         p.no_perf = True
+        self.ctx_target = n_ctx_seq
         self.ctx = L.llama_init_from_model(self.model, p)
         if not self.ctx:
             raise RuntimeError(f"llama.cpp could not create a context of {p.n_ctx} tokens")
@@ -263,10 +265,10 @@ class Engine:
             while pending and free:
                 rid, req, toks, t0 = pending[0]
                 need = self._wanted_ctx(len(toks) + req["max_tokens"] + 1)
-                if self.ctx is None or (not self.cfg.n_ctx and need > self.n_ctx_seq):
+                if self.ctx is None or (not self.cfg.n_ctx and need > self.ctx_target):
                     if active:  # grow the context only between sequences; the new request waits for them
                         break
-                    self._make_context(max(need, self.n_ctx_seq))
+                    self._make_context(max(need, self.ctx_target))
                 pending.popleft()
                 slot = free.pop()
                 seq = self._start(rid, req, toks, slot, t0)
