@@ -3,9 +3,10 @@
 Parallelism: ``workers`` processes (each with its own model and context, ``threads`` threads each), and inside each
 worker ``batch_size`` llama.cpp sequences ("slots") decoded together, one token per sequence per ``llama_decode``
 call, with continuous batching (a finished sequence's slot takes the next request at once). Measured on a 2-core
-box for 16 requests x 128 tokens with the embedded model (benchmarks/backend_throughput.py): one process with one
-sequence at a time ~80 tok/s; two processes x one sequence ~95 tok/s; one process x 16 slots ~165 tok/s; two
-processes x 8 slots x 1 thread ~185 tok/s, the default.
+box for 16 requests x 128 tokens with the embedded model (benchmarks/backend_throughput.py --all, best of 3):
+one process, one sequence at a time, 2 threads 82 tok/s; 2 processes x 1 sequence x 1 thread 95 tok/s;
+1 process x 16 slots x 2 threads 155 tok/s; 2 processes x 8 slots x 1 thread 166 tok/s (the default: 2.0x).
+One thread per worker also holds up best when other work shares the cores (OpenMP barriers spin).
 
 Determinism (a regenerated sample is the same sample): every request gets its own sampler chain
 (temperature -> top-p -> dist(seed)), its own KV stream (``kv_unified=False``, cleared before use), its prompt is
