@@ -348,7 +348,7 @@ class LlamaCppBackend(Backend):
         self.gguf = read_gguf(self.path)
         cpus = usable_cpus()
         self.threads = _positive("threads", threads, 1)
-        self.workers = _positive("workers", workers, max(1, cpus // self.threads))
+        self.workers = _positive("workers", workers, _default_workers(cpus // self.threads, self.path))
         self.slots = _positive("batch_size", batch_size, DEFAULT_SLOTS)
         self.n_ctx = int(n_ctx or 0)
         if self.n_ctx < 0:
@@ -499,6 +499,17 @@ class LlamaCppBackend(Backend):
                 self._stop_workers()
         except Exception:
             pass
+
+
+def _default_workers(by_cores: int, path) -> int:
+    """One worker per core, but no more model copies than half the RAM holds (weights are mmapped and shared
+    between processes unless llama.cpp repacks them; the KV cache is per worker)."""
+    try:
+        ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+        by_ram = int(0.5 * ram / (os.path.getsize(path) * 1.5))
+    except (ValueError, OSError, AttributeError):
+        by_ram = by_cores
+    return max(1, min(by_cores, by_ram))
 
 
 def _positive(name: str, value: Any, default: int) -> int:
