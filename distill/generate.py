@@ -1,0 +1,75 @@
+"""Teacher generation is an eval run: ``harness.runner.evaluate`` over training-source tasks.
+
+So teacher samples are persisted the moment they exist, resumable (re-running on the same run dir skips finished
+samples) and already scored by the shared verifiers, whatever the backend: llamacpp/hf for local models, vllm on a
+GPU node, or openai for a served DeepSeek-R1 (``backend: openai`` + ``backend_options: {base_url: ...}``).
+There is no second generation loop here.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from harness.config import PAPER_GENERATION
+from harness.errors import UserError
+from harness.runner import EvalSpec, evaluate
+from harness.store import RunStore
+
+
+@dataclass
+class TeacherConfig:
+    model: str = "embedded"
+    backend: str = "llamacpp"
+    tasks: list[str] = field(default_factory=lambda: ["math500"])
+    n: int | None = 1  # samples per problem (rejection sampling keeps the correct ones of these)
+    limit: int | None = None
+    max_tokens: int = PAPER_GENERATION.max_tokens
+    temperature: float = PAPER_GENERATION.temperature
+    top_p: float = PAPER_GENERATION.top_p
+    think_prefix: bool = True
+    seed: int = 0
+    backend_options: dict[str, Any] = field(default_factory=dict)
+    task_options: dict[str, Any] = field(default_factory=dict)
+    run_dirs: list[str] = field(default_factory=list)  # existing runs to reuse (e.g. `r1 import`ed R1 samples)
+
+    @classmethod
+    def from_dict(cls, d: dict | None) -> "TeacherConfig":
+        d = dict(d or {})
+        known = set(cls.__dataclass_fields__)
+        unknown = set(d) - known
+        if unknown:
+            raise UserError(f"recipe teacher: unknown key(s) {', '.join(sorted(unknown))}; known: {', '.join(sorted(known))}")
+        if isinstance(d.get("tasks"), str):
+            d["tasks"] = [t.strip() for t in d["tasks"].split(",") if t.strip()]
+        return cls(**d)
+
+
+def eval_spec(cfg: TeacherConfig, out: Path, data_dir: str | None = None, progress: bool = False) -> EvalSpec:
+    gen = PAPER_GENERATION.with_(max_tokens=cfg.max_tokens, temperature=cfg.temperature, top_p=cfg.top_p,
+                                 think_prefix=cfg.think_prefix)
+    return EvalSpec(tasks=list(cfg.tasks), model=cfg.model, backend=cfg.backend, out=Path(out), gen=gen, n=cfg.n,
+                    limit=cfg.limit, seed=cfg.seed, data_dir=data_dir, backend_options=dict(cfg.backend_options),
+                    task_options=dict(cfg.task_options), progress=progress)
+
+
+def generate(cfg: TeacherConfig, out: Path, data_dir: str | None = None, progress: bool = False) -> list[Path]:
+    """Run (or resume) the teacher's eval run in ``out``; returns every source run dir (given ones + this one)."""
+    dirs = [Path(d) for d in cfg.run_dirs]
+    for d in dirs:
+        RunStore(d).read_manifest()  # fail now on a path that is not a run dir
+    if cfg.tasks:
+        evaluate(eval_spec(cfg, out, data_dir, progress))
+        dirs.append(Path(out))
+    if not dirs:
+        raise UserError("recipe teacher: give tasks to generate, or run_dirs of existing teacher runs")
+    return dirs
+
+
+def load_teacher_records(run_dirs: list[Path]) -> list[dict]:
+    """Every sample record of the source runs (verdicts merged), tagged with the run dir it came from."""
+    out = []
+    for d in run_dirs:
+        for r in RunStore(Path(d)).load_records():
+            out.append({**r, "_run_dir": str(d)})
+    return out
