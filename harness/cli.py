@@ -38,7 +38,9 @@ def _add_eval(sub) -> None:
     b = p.add_argument_group("backend options")
     b.add_argument("--workers", type=int, default=None, help="llamacpp: worker processes (default: one per core)")
     b.add_argument("--threads", type=int, default=None, help="llamacpp: threads per worker")
-    b.add_argument("--n-ctx", type=int, default=None, help="llamacpp: context size (default: prompt + max tokens)")
+    b.add_argument("--n-ctx", type=int, default=None, help="llamacpp/vllm: context per sequence (default: grows as needed)")
+    b.add_argument("--gen-batch-size", type=int, default=None,
+                   help="llamacpp: parallel sequences per worker; hf: generation batch size")
     b.add_argument("--base-url", default=None, help="openai: base URL(s), comma separated for round-robin")
     b.add_argument("--api-key", default=None, help="openai: API key (default: $OPENAI_API_KEY)")
     b.add_argument("--concurrency", type=int, default=None, help="openai: requests in flight")
@@ -48,7 +50,9 @@ def _add_eval(sub) -> None:
     b.add_argument("--device", default=None, help="hf: device")
     b.add_argument("--tensor-parallel-size", type=int, default=None, help="vllm")
     b.add_argument("--data-parallel-size", type=int, default=None, help="vllm")
-    b.add_argument("--chat-template", default=None, help="a Jinja chat template file overriding the model's")
+    b.add_argument("--chat-template", default=None,
+                   help="override the model's chat template: a GGUF file, a tokenizer dir or tokenizer_config.json, "
+                        "a Jinja file, or the template text")
     t = p.add_argument_group("task options")
     t.add_argument("--since", default=None, help="livecodebench: first contest date (YYYY-MM-DD)")
     t.add_argument("--until", default=None, help="livecodebench: last contest date (YYYY-MM-DD)")
@@ -88,7 +92,7 @@ def cmd_eval(a) -> int:
                          "api_key": a.api_key, "concurrency": a.concurrency, "max_retries": a.max_retries,
                          "timeout": a.timeout, "dtype": a.dtype, "device": a.device,
                          "tensor_parallel_size": a.tensor_parallel_size, "data_parallel_size": a.data_parallel_size,
-                         "chat_template": a.chat_template},
+                         "chat_template": a.chat_template, "batch_size": a.gen_batch_size},
         task_options={"since": a.since, "until": a.until, "cf_standings": a.cf_standings},
     )
     results = evaluate(spec)

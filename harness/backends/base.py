@@ -42,10 +42,13 @@ class Backend:
         raise NotImplementedError
 
     def generate(self, requests: Sequence[GenRequest]) -> list[Completion]:
+        # The same request object may appear more than once: each occurrence gets the next free position.
+        positions: dict[int, list[int]] = {}
+        for i, r in enumerate(requests):
+            positions.setdefault(id(r), []).append(i)
         out: dict[int, Completion] = {}
-        index = {id(r): i for i, r in enumerate(requests)}
         for req, comp in self.stream(requests):
-            out[index[id(req)]] = comp
+            out[positions[id(req)].pop(0)] = comp
         return [out[i] for i in range(len(requests))]
 
     def describe(self) -> dict[str, Any]:
