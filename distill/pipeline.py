@@ -38,7 +38,7 @@ log = logging.getLogger("r1.distill")
 
 RECIPE_DIR = Path(__file__).resolve().parent / "recipes"
 RECIPE_KEYS = {"name", "about", "sources", "student", "teacher", "filters", "report_only", "reverify", "dataset", "sft",
-               "eval", "out", "data_dir"}
+               "eval", "out", "data_dir", "allow_train_eval_overlap"}
 
 
 # ---------------------------------------------------------------------------------------------- recipe
@@ -97,6 +97,21 @@ def load_recipe(path: str | Path, overrides: dict | list | None = None) -> dict:
     return recipe
 
 
+def train_eval_overlap(records: list[dict], eval_cfg: dict, data_dir: str | None) -> list[str]:
+    """Evaluation problems the student was trained on ("task/problem_id"): a contaminated row, refused by default."""
+    from harness.task import get_task
+
+    tasks = eval_cfg.get("tasks") or []
+    tasks = [tasks] if isinstance(tasks, str) else list(tasks)
+    taught = {(r["task"], str(r["problem_id"])) for r in records}
+    out = []
+    for name in {t for t, _ in taught} & set(tasks):
+        for p in get_task(name).problems(data_dir, eval_cfg.get("limit")):
+            if (name, p.id) in taught:
+                out.append(f"{name}/{p.id}")
+    return sorted(out)
+
+
 # ---------------------------------------------------------------------------------------------- stages
 def evaluate_student(model_dir: Path, ecfg: dict, out: Path, data_dir: str | None, overwrite: bool) -> dict:
     gen = PAPER_GENERATION.with_(max_tokens=ecfg.get("max_tokens"), temperature=ecfg.get("temperature"),
@@ -143,6 +158,11 @@ def main(recipe_path: str | Path, overrides: dict | list | None = None) -> dict:
         records = flt.reverify(records, data_dir)
     timings["teacher_s"] = time.perf_counter() - t0
 
+    overlap = train_eval_overlap(records, recipe.get("eval") or {}, data_dir)
+    if overlap and not recipe.get("allow_train_eval_overlap"):
+        raise UserError(f"{len(overlap)} evaluation problem(s) are among the teacher's ({', '.join(overlap[:5])}...): "
+                        "the student would be evaluated on its training data; use other teacher tasks")
+
     # 2. Rejection filters.
     t0 = time.perf_counter()
     result = flt.run_filters(records, specs)
@@ -182,6 +202,7 @@ def main(recipe_path: str | Path, overrides: dict | list | None = None) -> dict:
         "teacher_runs": [str(d) for d in run_dirs], "filters": filter_report,
         "dataset": {k: dman[k] for k in ("n_examples", "n_problems", "format", "dataset_sha256", "per_task")},
         "train": {k: v for k, v in tsum.items() if k != "params"}, "eval_run": str(out / "eval"),
+        "train_eval_overlap": overlap,
         "timings_s": {k: round(v, 2) for k, v in timings.items()},
     })
     paths = rpt.write_report(row, out)

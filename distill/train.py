@@ -112,7 +112,8 @@ def _via_trl(data: list[dict], student: str, params: dict, out: Path) -> dict:
     rev = {"revision": revision} if revision else {}
     tokenizer = AutoTokenizer.from_pretrained(name, **rev)
     model = name
-    args.model_init_kwargs = {"dtype": params.get("dtype") or ("float32" if args.use_cpu else "auto"), **rev}
+    args.model_init_kwargs = {"dtype": params.get("dtype") or ("float32" if args.use_cpu else "auto"), **rev,
+                              **(args.model_init_kwargs or {})}
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     trainer = SFTTrainer(model=model, args=args, train_dataset=Dataset.from_list(data), processing_class=tokenizer)
