@@ -5,9 +5,7 @@ Heavy modules (numpy, torch, backends, tasks) are imported inside the commands s
 from __future__ import annotations
 
 import argparse
-import json
 import logging
-import os
 import sys
 from pathlib import Path
 

@@ -1,7 +1,8 @@
 """The backend protocol: ``generate(requests) -> completions``.
 
-A backend turns chat messages into text. ``stream`` yields (request, completion) pairs in completion order so the
-runner can persist each batch as soon as it exists; ``generate`` is the same, returned in request order.
+A backend turns chat messages into text. It implements ``_run`` (positions and completions, in completion order);
+``stream`` yields (request, completion) pairs in completion order so the runner can persist each sample as soon as it
+exists; ``generate`` returns the completions in request order.
 """
 from __future__ import annotations
 
@@ -38,17 +39,18 @@ class Completion:
 class Backend:
     name = "base"
 
-    def stream(self, requests: Sequence[GenRequest]) -> Iterator[tuple[GenRequest, Completion]]:
+    def _run(self, requests: list[GenRequest]) -> Iterator[tuple[int, Completion]]:
+        """The one method a backend implements: (position in ``requests``, completion), in completion order.
+        Positions, not object identity, so the same request object may appear more than once."""
         raise NotImplementedError
 
+    def stream(self, requests: Sequence[GenRequest]) -> Iterator[tuple[GenRequest, Completion]]:
+        requests = list(requests)
+        for i, comp in self._run(requests):
+            yield requests[i], comp
+
     def generate(self, requests: Sequence[GenRequest]) -> list[Completion]:
-        # The same request object may appear more than once: each occurrence gets the next free position.
-        positions: dict[int, list[int]] = {}
-        for i, r in enumerate(requests):
-            positions.setdefault(id(r), []).append(i)
-        out: dict[int, Completion] = {}
-        for req, comp in self.stream(requests):
-            out[positions[id(req)].pop(0)] = comp
+        out = dict(self._run(list(requests)))
         return [out[i] for i in range(len(requests))]
 
     def describe(self) -> dict[str, Any]:

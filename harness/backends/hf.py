@@ -242,13 +242,12 @@ class HFBackend(Backend):
                                       finish_reason=reason, latency=stops.latency[i] or elapsed))
         return results
 
-    def stream(self, requests: Sequence[GenRequest]) -> Iterator[tuple[GenRequest, Completion]]:
+    def _run(self, requests: list[GenRequest]) -> Iterator[tuple[int, Completion]]:
+        start = 0
         for batch in iter_batches(requests, self.batch_size):
-            for req, comp in zip(batch, self._generate_batch(batch)):
-                yield req, comp
-
-    def generate(self, requests: Sequence[GenRequest]) -> list[Completion]:
-        return [comp for _, comp in self.stream(requests)]  # stream keeps request order
+            for j, comp in enumerate(self._generate_batch(batch)):
+                yield start + j, comp
+            start += len(batch)
 
     def describe(self) -> dict[str, Any]:
         info = dict(self.info)

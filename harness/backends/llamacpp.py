@@ -26,7 +26,7 @@ import time
 import traceback
 from collections import deque
 from dataclasses import dataclass
-from typing import Any, Iterator, Sequence
+from typing import Any, Iterator
 
 from ..errors import UserError
 from ..models import EMBEDDED, EMBEDDED_NAME, file_sha256, read_gguf, resolve_gguf, usable_cpus
@@ -421,16 +421,6 @@ class LlamaCppBackend(Backend):
                 q.cancel_join_thread()
                 q.close()
         self._tasks = self._results = None
-
-    def stream(self, requests: Sequence[GenRequest]) -> Iterator[tuple[GenRequest, Completion]]:
-        requests = list(requests)
-        for i, comp in self._run(requests):
-            yield requests[i], comp
-
-    def generate(self, requests: Sequence[GenRequest]) -> list[Completion]:
-        # by position, not by object identity: the same request object may appear more than once
-        out: dict[int, Completion] = dict(self._run(list(requests)))
-        return [out[i] for i in range(len(requests))]
 
     def _run(self, requests: list[GenRequest]) -> Iterator[tuple[int, Completion]]:
         if not requests:

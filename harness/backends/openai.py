@@ -279,16 +279,6 @@ class OpenAIBackend(Backend):
                     t.cancel()
                 await asyncio.gather(*tasks, return_exceptions=True)
 
-    def stream(self, requests: Sequence[GenRequest]) -> Iterator[tuple[GenRequest, Completion]]:
-        requests = list(requests)
-        for i, comp in self._run(requests):
-            yield requests[i], comp
-
-    def generate(self, requests: Sequence[GenRequest]) -> list[Completion]:
-        # by position, not by object identity: the same request object may appear more than once
-        out: dict[int, Completion] = dict(self._run(list(requests)))
-        return [out[i] for i in range(len(requests))]
-
     def _run(self, requests: list[GenRequest]) -> Iterator[tuple[int, Completion]]:
         if not requests:
             return

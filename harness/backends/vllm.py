@@ -12,7 +12,7 @@ import importlib.metadata
 import multiprocessing as mp
 import os
 import queue
-from typing import Any, Iterator, Sequence
+from typing import Any, Iterator
 
 from ..errors import UserError
 from .base import Backend, Completion, GenRequest
@@ -146,15 +146,6 @@ class VLLMBackend(Backend):
                     self.close()
                     raise RuntimeError(f"vLLM data-parallel rank {rank} failed to start: {payload}")
                 self._template = payload
-
-    def stream(self, requests: Sequence[GenRequest]) -> Iterator[tuple[GenRequest, Completion]]:
-        requests = list(requests)
-        for i, comp in self._run(requests):
-            yield requests[i], comp
-
-    def generate(self, requests: Sequence[GenRequest]) -> list[Completion]:
-        out = dict(self._run(list(requests)))
-        return [out[i] for i in range(len(requests))]
 
     def _run(self, requests: list[GenRequest]) -> Iterator[tuple[int, Completion]]:
         items = [(i, {"messages": [dict(m) for m in r.messages], "assistant_prefix": r.assistant_prefix,
