@@ -133,6 +133,13 @@ def duplicates(records: list[dict]) -> list[Decision]:
     return out
 
 
+def decontaminate(records: list[dict], problems: list[str] | tuple[str, ...] = ()) -> list[Decision]:
+    """Drop teacher samples on problems the student will be evaluated on ("task/problem_id" keys)."""
+    held_out = set(problems)
+    return [drop("evaluation problem") if f"{r.get('task')}/{r.get('problem_id')}" in held_out else KEEP
+            for r in records]
+
+
 # ---------------------------------------------------------------------------------------------- the pipeline
 # name -> (function, is a set filter)
 FILTERS: dict[str, tuple[Callable[..., Any], bool]] = {
@@ -143,6 +150,7 @@ FILTERS: dict[str, tuple[Callable[..., Any], bool]] = {
     "code_in_cot": (code_in_cot, False),
     "mixed_language": (mixed_language, False),
     "duplicates": (duplicates, True),
+    "decontaminate": (decontaminate, True),
 }
 # The paper's order: cheap structural checks first, correctness, then the readability filters.
 DEFAULT_FILTERS = ("truncated", "correct", "max_tokens", "mixed_language", "long_paragraph", "code_in_cot", "duplicates")

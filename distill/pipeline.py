@@ -38,7 +38,7 @@ log = logging.getLogger("r1.distill")
 
 RECIPE_DIR = Path(__file__).resolve().parent / "recipes"
 RECIPE_KEYS = {"name", "about", "sources", "student", "teacher", "filters", "report_only", "reverify", "dataset", "sft",
-               "eval", "out", "data_dir", "allow_train_eval_overlap"}
+               "eval", "out", "data_dir", "decontaminate"}
 
 
 # ---------------------------------------------------------------------------------------------- recipe
@@ -158,13 +158,12 @@ def main(recipe_path: str | Path, overrides: dict | list | None = None) -> dict:
         records = flt.reverify(records, data_dir)
     timings["teacher_s"] = time.perf_counter() - t0
 
-    overlap = train_eval_overlap(records, recipe.get("eval") or {}, data_dir)
-    if overlap and not recipe.get("allow_train_eval_overlap"):
-        raise UserError(f"{len(overlap)} evaluation problem(s) are among the teacher's ({', '.join(overlap[:5])}...): "
-                        "the student would be evaluated on its training data; use other teacher tasks")
-
-    # 2. Rejection filters.
+    # 2. Rejection filters, after decontamination: teacher samples on evaluation problems never reach the student
+    #    (recipe decontaminate: false keeps them, and the report row says the row is contaminated).
     t0 = time.perf_counter()
+    overlap = train_eval_overlap(records, recipe.get("eval") or {}, data_dir)
+    if recipe.get("decontaminate", True):
+        specs = [flt.FilterSpec("decontaminate", {"problems": overlap})] + specs
     result = flt.run_filters(records, specs)
     filter_report = result.report()
     log.info("filters: %s", filter_report)
@@ -202,7 +201,7 @@ def main(recipe_path: str | Path, overrides: dict | list | None = None) -> dict:
         "teacher_runs": [str(d) for d in run_dirs], "filters": filter_report,
         "dataset": {k: dman[k] for k in ("n_examples", "n_problems", "format", "dataset_sha256", "per_task")},
         "train": {k: v for k, v in tsum.items() if k != "params"}, "eval_run": str(out / "eval"),
-        "train_eval_overlap": overlap,
+        "train_eval_overlap": overlap, "decontaminated": bool(recipe.get("decontaminate", True)),
         "timings_s": {k: round(v, 2) for k, v in timings.items()},
     })
     paths = rpt.write_report(row, out)

@@ -88,7 +88,7 @@ def render(row: dict) -> str:
     if not row["paper_row"]:
         blocks.append(Warn(f"no paper row for {row['paper_alias']!r}: set the recipe's student.paper_model to a "
                            "Table 5 model (e.g. R1-Distill-Qwen-7B)"))
-    if row.get("train_eval_overlap"):
+    if row.get("train_eval_overlap") and not row.get("decontaminated", True):
         blocks.append(Warn(f"contaminated: {len(row['train_eval_overlap'])} evaluated problem(s) were in the teacher "
                            "data the student was trained on (allowed by the recipe)"))
     blocks.append(Table(headers, rows, set(range(1, len(headers)))))

@@ -154,7 +154,7 @@ def test_recipes_load_and_validate(path):
     if path.stem != "cpu_demo":
         assert rpt.build_row("x", r["student"]["paper_model"], {"tasks": {}})["paper_row"], path
         assert r["sft"]["num_train_epochs"] == 2 and r["sft"]["max_length"] == 32768
-        assert not r.get("allow_train_eval_overlap")
+        assert r.get("decontaminate", True)
 
 
 def test_all_students_have_a_recipe():
@@ -204,9 +204,15 @@ def test_pipeline_end_to_end_cpu(tmp_path):
     out = tmp_path / "demo"
     row = main("cpu_demo", {"out": str(out), "sft.max_steps": 1})
     assert row["paper_row"] == "R1-Distill-Qwen-1.5B"
-    assert row["filters"]["input"] == 4 and row["dataset"]["n_examples"] == row["filters"]["kept"]
-    assert set(row["filters"]["dropped"]) == {"truncated", "correct", "max_tokens", "mixed_language",
-                                              "long_paragraph", "code_in_cot", "duplicates"}
+    f = row["filters"]
+    assert f["input"] == 8 and row["dataset"]["n_examples"] == f["kept"]
+    assert list(f["dropped"]) == ["decontaminate", "truncated", "correct", "max_tokens", "mixed_language",
+                                  "long_paragraph", "code_in_cot", "duplicates"]
+    # the student is evaluated on arith-0/1: the teacher's samples on them never reach it
+    assert f["dropped"]["decontaminate"] == 4 and f["kept"] == 4 - sum(
+        v for k, v in f["dropped"].items() if k not in ("decontaminate", *f["report_only"]))
+    sources = [json.loads(line)["source"] for line in (out / "dataset" / "dataset.jsonl").read_text().splitlines()]
+    assert {s["problem_id"] for s in sources} <= {"arith-2", "arith-3"}
     assert row["train"]["global_step"] == 1 and row["train"]["train_loss"] > 0
     arith = next(c for c in row["columns"] if c["task"] == "arith")
     assert arith["n_problems"] == 2 and arith["ours"] is not None
@@ -215,16 +221,25 @@ def test_pipeline_end_to_end_cpu(tmp_path):
     res = json.loads((out / "eval" / "results.json").read_text())
     assert res["manifest"]["model"] == str(out / "student" / "model") and res["manifest"]["backend"] == "hf"
     md = (out / "report_row.md").read_text()
-    assert "paper: R1-Distill-Qwen-1.5B" in md and "contaminated" in md
+    assert "paper: R1-Distill-Qwen-1.5B" in md and "contaminated" not in md
     # Re-running resumes: no new teacher samples, no retraining.
     again = main("cpu_demo", {"out": str(out), "sft.max_steps": 1})
     assert again["dataset"]["dataset_sha256"] == row["dataset"]["dataset_sha256"]
     assert again["timings_s"]["train_s"] < 5
 
 
-def test_overlap_is_refused_by_default(tmp_path, arith_run):
+def test_decontamination(tmp_path, arith_run):
+    """Teacher samples on the evaluation's problems are dropped and counted; here that is all of them, and SFT
+    refuses an empty dataset before loading any model."""
     from distill.pipeline import main
 
-    with pytest.raises(UserError, match="evaluated on its training data"):
-        main("cpu_demo", {"out": str(tmp_path / "x"), "allow_train_eval_overlap": False, "teacher.tasks": [],
-                          "teacher.run_dirs": [str(arith_run)]})
+    with pytest.raises(UserError, match="dataset is empty"):
+        main("cpu_demo", {"out": str(tmp_path / "x"), "teacher.tasks": [], "teacher.run_dirs": [str(arith_run)]})
+    man = json.loads((tmp_path / "x" / "dataset" / "manifest.json").read_text())
+    assert man["filters"]["dropped"]["decontaminate"] == 4 and man["n_examples"] == 0
+
+
+def test_decontaminate_filter():
+    out = flt.decontaminate([rec(pid="arith-0"), rec(pid="arith-5"), rec(task="math500", pid="arith-0")],
+                            ["arith/arith-0"])
+    assert [d.keep for d in out] == [False, True, True] and out[0].reason == "evaluation problem"
