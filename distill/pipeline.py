@@ -58,21 +58,24 @@ def _parse_value(v: Any) -> Any:
     return yaml.safe_load(v) if isinstance(v, str) else v
 
 
+def parse_overrides(items: list[str]) -> dict[str, Any]:
+    """["teacher.limit=10", "teacher.tasks=[math500]"] -> {"teacher.limit": 10, "teacher.tasks": ["math500"]}."""
+    out: dict[str, Any] = {}
+    for s in items:
+        if "=" not in s:
+            raise UserError(f"override {s!r}: expected key=value (e.g. teacher.limit=10)")
+        k, _, v = s.partition("=")
+        out[k.strip()] = _parse_value(v)
+    return out
+
+
 def apply_overrides(recipe: dict, overrides: dict[str, Any] | list[str] | None) -> dict:
     """Dotted keys set nested values: {"teacher.limit": 2, "sft.max_steps": 1}; or "key=value" strings (YAML values)."""
     out = copy.deepcopy(recipe)
     if not overrides:
         return out
-    items = []
-    if isinstance(overrides, dict):
-        items = list(overrides.items())
-    else:
-        for s in overrides:
-            if "=" not in s:
-                raise UserError(f"override {s!r}: expected key=value (e.g. teacher.limit=10)")
-            k, _, v = s.partition("=")
-            items.append((k.strip(), _parse_value(v)))
-    for key, value in items:
+    items = overrides if isinstance(overrides, dict) else parse_overrides(list(overrides))
+    for key, value in items.items():
         parts = key.split(".")
         node = out
         for p in parts[:-1]:
@@ -208,3 +211,46 @@ def main(recipe_path: str | Path, overrides: dict | list | None = None) -> dict:
     atomic_write_json(out / "pipeline.json", {"recipe": {k: v for k, v in recipe.items()}, "timings_s": row["timings_s"],
                                               "report": {k: str(v) for k, v in paths.items()}})
     return row
+
+
+# ---------------------------------------------------------------------------------------------- command line
+def add_arguments(p) -> None:
+    """The `r1 distill` flags (harness/cli.py adds a subparser and calls these two functions)."""
+    p.add_argument("recipe", help="a recipe file or the name of one in distill/recipes/ (e.g. cpu_demo, qwen2.5-math-7b)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a recipe value by dotted key, value in YAML (e.g. teacher.limit=100, "
+                        "teacher.tasks=[math500], sft.max_steps=10); repeatable")
+    p.add_argument("--out", default=None, help="pipeline dir (default: the recipe's out, else runs/distill/<name>)")
+    p.add_argument("--data-dir", default=None, help="local data mirror laid out like shared/data (or R1_DATA_DIR)")
+    p.add_argument("--teacher-run", dest="teacher_runs", action="append", default=[], metavar="DIR",
+                   help="an existing teacher run dir to distill from (r1 eval / r1 import output); repeatable")
+
+
+def run_from_args(a) -> int:
+    overrides = parse_overrides(a.overrides)
+    if a.out:
+        overrides["out"] = a.out
+    if a.data_dir:
+        overrides["data_dir"] = a.data_dir
+    if a.teacher_runs:
+        overrides["teacher.run_dirs"] = list(a.teacher_runs)
+    recipe = load_recipe(a.recipe, overrides)
+    main(recipe["_path"], overrides)
+    out = Path(recipe.get("out") or f"runs/distill/{recipe['name']}")
+    print((out / "report_row.md").read_text(encoding="utf-8"))
+    print(f"report row: {out / 'report_row.md'} and {out / 'report_row.json'}")
+    return 0
+
+
+if __name__ == "__main__":
+    import argparse
+    import sys
+
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    parser = argparse.ArgumentParser(prog="python -m distill.pipeline", description=__doc__.splitlines()[0])
+    add_arguments(parser)
+    try:
+        raise SystemExit(run_from_args(parser.parse_args()))
+    except UserError as e:
+        print(f"error: {e}", file=sys.stderr)
+        raise SystemExit(2)

@@ -62,6 +62,10 @@ def _fmt(value: float | None, unit: str) -> str:
     return f"{value:.0f}" if unit == "rating" else pct(value)
 
 
+def _num(x: Any) -> str:
+    return f"{x:.4g}" if isinstance(x, float) else (DASH if x is None else str(x))
+
+
 def _header(c: dict) -> str:
     names = {"aime2024": "AIME 2024", "math500": "MATH-500", "gpqa_diamond": "GPQA-D", "livecodebench": "LCB",
              "codeforces": "CF"}
@@ -80,8 +84,9 @@ def render(row: dict) -> str:
     rows = [ours]
     if row["paper_row"]:
         rows.append([f"paper: {row['paper_row']}"] + [_fmt(c["paper"], c["unit"]) for c in cols])
-        rows.append(["ours − paper"] + [(_fmt(c["delta"], c["unit"]) if c["unit"] == "rating" else
-                                         (f"{100 * c['delta']:+.1f}" if c["delta"] is not None else DASH)) for c in cols])
+        rows.append(["ours − paper"] + [DASH if c["delta"] is None else
+                                         (f"{c['delta']:+.0f}" if c["unit"] == "rating" else f"{100 * c['delta']:+.1f}")
+                                         for c in cols])
     blocks: list[Any] = [Heading(1, f"Distilled student: {row['student']}"),
                          Para(f"Measured numbers next to the paper's {row['paper_table']}; source: {row['paper_source'] or 'no paper row'}. "
                               "Percent pass@1 with the 95% bootstrap CI over problems; CF is a rating.")]
@@ -108,7 +113,7 @@ def render(row: dict) -> str:
     if row.get("train"):
         t = row["train"]
         blocks.append(Para(f"SFT: {t.get('trainer')}, {t.get('global_step', '?')} steps, "
-                           f"train loss {t.get('train_loss', DASH)}, {t.get('runtime_s')} s."))
+                           f"train loss {_num(t.get('train_loss'))}, {t.get('runtime_s')} s."))
     return render_markdown(blocks)
 
 

@@ -138,6 +138,16 @@ def test_dataset_prompts_match_generation(arith_run, tmp_path):
         ds.build_examples(bad)
 
 
+def test_reverify_uses_the_task_verifier(arith_run):
+    from distill.generate import load_teacher_records
+
+    records = load_teacher_records([arith_run])
+    forged = [dict(r, verdict="correct") for r in records]
+    again = flt.reverify(forged)
+    assert [r["verdict"] for r in again] == [r["verdict"] for r in records]
+    assert forged[0]["verdict"] == "correct"  # not in place
+
+
 def test_readable_format():
     assert ds.readable("<think>\nadd\n</think>\n\nIt is 4.") == "|special_token|add|special_token|It is 4."
     assert ds.readable("no think", "<sep>") == "<sep><sep>no think"
@@ -191,6 +201,7 @@ def test_report_row_against_table5(tmp_path):
     md = paths["markdown"].read_text()
     assert "| paper: R1-Distill-Qwen-7B | 55.5 | 83.3 | 92.8 | 49.1 | 37.6 | 1189 |" in md
     assert "| ours: my-7b | 50.0 [30.0, 70.0] | 80.0 | 80.0 [70.0, 90.0] | — | — | — |" in md
+    assert "| ours − paper | -5.5 | -3.3 | -12.8 | — | — | — |" in md
     assert json.loads(paths["json"].read_text())["paper_model_id"] == "DeepSeek-R1-Distill-Qwen-7B"
     assert "no paper row" in rpt.render(rpt.build_row("x", "not-a-model", results))
 
