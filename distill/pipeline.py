@@ -38,7 +38,8 @@ log = logging.getLogger("r1.distill")
 
 RECIPE_DIR = Path(__file__).resolve().parent / "recipes"
 RECIPE_KEYS = {"name", "about", "sources", "student", "teacher", "filters", "report_only", "reverify", "dataset", "sft",
-               "eval", "out", "data_dir", "decontaminate"}
+               "eval", "out", "data_dir", "decontaminate", "stop_after", "sft_trainer"}
+STAGES = ("teacher", "dataset", "train", "eval")
 
 
 # ---------------------------------------------------------------------------------------------- recipe
@@ -132,9 +133,11 @@ def evaluate_student(model_dir: Path, ecfg: dict, out: Path, data_dir: str | Non
 
 def _train_is_current(student_dir: Path, dataset_sha: str, params: dict, student: str) -> bool:
     p = student_dir / "train.json"
-    if not p.exists() or not (student_dir / MODEL_DIR).is_dir():
+    if not p.exists():
         return False
     prev = json.loads(p.read_text(encoding="utf-8"))
+    if not Path(prev.get("model_dir") or student_dir / MODEL_DIR).is_dir():
+        return False
     return (prev.get("dataset_sha256") == dataset_sha and prev.get("params") == params
             and prev.get("student") == student)
 
@@ -160,6 +163,11 @@ def main(recipe_path: str | Path, overrides: dict | list | None = None) -> dict:
     if recipe.get("reverify"):
         records = flt.reverify(records, data_dir)
     timings["teacher_s"] = time.perf_counter() - t0
+    stop_after = recipe.get("stop_after")
+    if stop_after not in (None, *STAGES):
+        raise UserError(f"stop_after={stop_after!r}: choose one of {', '.join(STAGES)}")
+    if stop_after == "teacher":
+        return {"stopped_after": "teacher", "teacher_runs": [str(d) for d in run_dirs], "n_records": len(records)}
 
     # 2. Rejection filters, after decontamination: teacher samples on evaluation problems never reach the student
     #    (recipe decontaminate: false keeps them, and the report row says the row is contaminated).
@@ -177,24 +185,28 @@ def main(recipe_path: str | Path, overrides: dict | list | None = None) -> dict:
     dman = ds.write_dataset(examples, out / "dataset", run_dirs, filter_report, checks, fmt,
                             {"recipe": recipe["name"]})
     timings["filter_dataset_s"] = time.perf_counter() - t0
+    if stop_after == "dataset":
+        return {"stopped_after": "dataset", "filters": filter_report, "dataset": str(out / "dataset")}
 
     # 4. Student SFT (skipped when the same dataset and parameters already produced the model).
     t0 = time.perf_counter()
     student_dir = out / "student"
     retrained = not _train_is_current(student_dir, dman["dataset_sha256"], sft_params, student["model"])
     if retrained:
-        tsum = train(examples, student["model"], sft_params, student_dir)
+        tsum = train(examples, student["model"], sft_params, student_dir, recipe.get("sft_trainer", "auto"))
         tsum["dataset_sha256"] = dman["dataset_sha256"]
         atomic_write_json(student_dir / "train.json", tsum)
     else:
         tsum = json.loads((student_dir / "train.json").read_text(encoding="utf-8"))
         log.info("student already trained on this dataset: %s", student_dir / MODEL_DIR)
     timings["train_s"] = time.perf_counter() - t0
+    if stop_after == "train":
+        return {"stopped_after": "train", "train": tsum}
 
     # 5. Student evaluation with the harness runner (a new model means a fresh eval run).
     t0 = time.perf_counter()
-    results = evaluate_student(student_dir / MODEL_DIR, recipe.get("eval") or {}, out / "eval", data_dir,
-                               overwrite=retrained)
+    model_dir = Path(tsum.get("model_dir") or student_dir / MODEL_DIR)
+    results = evaluate_student(model_dir, recipe.get("eval") or {}, out / "eval", data_dir, overwrite=retrained)
     timings["eval_s"] = time.perf_counter() - t0
     timings["total_s"] = time.perf_counter() - t_all
 

@@ -209,11 +209,26 @@ def test_report_row_against_table5(tmp_path):
 # ------------------------------------------------------------------------------------------------ end to end
 @pytest.mark.slow
 def test_pipeline_end_to_end_cpu(tmp_path):
-    """Embedded teacher -> filters -> dataset -> 1 SFT step of the embedded student -> eval -> report row."""
+    """Embedded teacher -> filters -> dataset -> 1 SFT step of the embedded student -> eval -> report row, run the
+    way a GPU cluster runs it: pipeline up to the dataset, the SFT step alone (distill.train, as under accelerate
+    launch), then the pipeline again, which finds the student current and evaluates it."""
+    import yaml
+
+    from distill import train as dtrain
     from distill.pipeline import main
 
+    recipe = yaml.safe_load(recipe_path("cpu_demo").read_text())
+    recipe["sft"]["max_steps"] = 1
+    rpath = tmp_path / "demo.yaml"
+    rpath.write_text(yaml.safe_dump(recipe))
     out = tmp_path / "demo"
-    row = main("cpu_demo", {"out": str(out), "sft.max_steps": 1})
+
+    first = main(rpath, {"out": str(out), "stop_after": "dataset"})
+    assert first["stopped_after"] == "dataset" and not (out / "student").exists()
+    assert dtrain.main([str(rpath), str(out)]) == 0
+    row = main(rpath, {"out": str(out)})
+    assert row["timings_s"]["train_s"] < 5  # trained by distill.train above, not again
+
     assert row["paper_row"] == "R1-Distill-Qwen-1.5B"
     f = row["filters"]
     assert f["input"] == 8 and row["dataset"]["n_examples"] == f["kept"]
@@ -228,15 +243,16 @@ def test_pipeline_end_to_end_cpu(tmp_path):
     arith = next(c for c in row["columns"] if c["task"] == "arith")
     assert arith["n_problems"] == 2 and arith["ours"] is not None
     assert row["train_eval_overlap"] == ["arith/arith-0", "arith/arith-1"]
-    assert (out / "student" / "model" / "config.json").is_file()
+    model_dir = Path(row["train"]["model_dir"])
+    assert (model_dir / "config.json").is_file() and out / "student" in model_dir.parents
     res = json.loads((out / "eval" / "results.json").read_text())
-    assert res["manifest"]["model"] == str(out / "student" / "model") and res["manifest"]["backend"] == "hf"
+    assert res["manifest"]["model"] == str(model_dir) and res["manifest"]["backend"] == "hf"
     md = (out / "report_row.md").read_text()
     assert "paper: R1-Distill-Qwen-1.5B" in md and "contaminated" not in md
-    # Re-running resumes: no new teacher samples, no retraining.
-    again = main("cpu_demo", {"out": str(out), "sft.max_steps": 1})
+    # Re-running resumes: no new teacher samples, no retraining, the same eval run.
+    again = main(rpath, {"out": str(out)})
     assert again["dataset"]["dataset_sha256"] == row["dataset"]["dataset_sha256"]
-    assert again["timings_s"]["train_s"] < 5
+    assert again["timings_s"]["train_s"] < 5 and again["columns"] == row["columns"]
 
 
 def test_decontamination(tmp_path, arith_run):
