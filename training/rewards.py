@@ -24,6 +24,7 @@ prefix=...)`` puts it back before format checks (``harness.verifiers.format.with
 """
 from __future__ import annotations
 
+import json
 from typing import Any, Callable, Sequence
 
 from harness.verifiers import choice as choicev
@@ -73,6 +74,13 @@ def finish_reasons(n: int, completion_ids: Sequence[Sequence[int]] | None, max_c
     return out
 
 
+def _tests(value: Any) -> list:
+    """A code row's tests: a list, or its JSON text (how training/grpo.py stores it in an Arrow column)."""
+    if isinstance(value, str):
+        return json.loads(value) if value.strip() else []
+    return list(value or [])
+
+
 def accuracy_verdicts(texts: list[str], kwargs: dict, reasons: list[str | None]):
     """One Verdict per completion from the verifier its row's ``kind`` names (math by default)."""
     n = len(texts)
@@ -99,8 +107,8 @@ def accuracy_verdicts(texts: list[str], kwargs: dict, reasons: list[str | None])
     if "code" in by_kind:
         idx = by_kind["code"]
         tests, modes, funcs = (_column(kwargs, c, n) for c in ("tests", "mode", "func_name"))
-        jobs = [codev.CodeJob(texts[i], tests[i] or [], reasons[i], mode=modes[i] or "stdin", func_name=funcs[i])
-                for i in idx]
+        jobs = [codev.CodeJob(texts[i], _tests(tests[i]), reasons[i], mode=modes[i] or "stdin",
+                              func_name=funcs[i] or None) for i in idx]
         for i, v in zip(idx, codev.score_many(jobs)):
             out[i] = v
     return out
