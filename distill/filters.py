@@ -17,6 +17,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from harness.config import PAPER_MAX_TOKENS
 from harness.errors import UserError
 from harness.verifiers.base import CORRECT, THINK_CLOSE, THINK_OPEN, TRUNCATED, split_think
 
@@ -72,7 +73,7 @@ def not_truncated(rec: dict) -> Decision:
     return KEEP
 
 
-def max_tokens(rec: dict, limit: int) -> Decision:
+def max_tokens(rec: dict, limit: int = PAPER_MAX_TOKENS) -> Decision:
     """Completions longer than the student's training length would be cut mid-thought by the trainer."""
     n = rec.get("completion_tokens")
     if n is None:

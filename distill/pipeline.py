@@ -153,6 +153,9 @@ def main(recipe_path: str | Path, overrides: dict | list | None = None) -> dict:
     check_sft_params(sft_params)  # a typo in the recipe fails now, not after hours of teacher generation
     specs = flt.parse_filters(recipe.get("filters"), recipe.get("report_only") or ())
     fmt = (recipe.get("dataset") or {}).get("format", "think")
+    stop_after = recipe.get("stop_after")
+    if stop_after not in (None, *STAGES):
+        raise UserError(f"stop_after={stop_after!r}: choose one of {', '.join(STAGES)}")
     timings: dict[str, float] = {}
     t_all = time.perf_counter()
 
@@ -163,9 +166,6 @@ def main(recipe_path: str | Path, overrides: dict | list | None = None) -> dict:
     if recipe.get("reverify"):
         records = flt.reverify(records, data_dir)
     timings["teacher_s"] = time.perf_counter() - t0
-    stop_after = recipe.get("stop_after")
-    if stop_after not in (None, *STAGES):
-        raise UserError(f"stop_after={stop_after!r}: choose one of {', '.join(STAGES)}")
     if stop_after == "teacher":
         return {"stopped_after": "teacher", "teacher_runs": [str(d) for d in run_dirs], "n_records": len(records)}
 
@@ -203,10 +203,13 @@ def main(recipe_path: str | Path, overrides: dict | list | None = None) -> dict:
     if stop_after == "train":
         return {"stopped_after": "train", "train": tsum}
 
-    # 5. Student evaluation with the harness runner (a new model means a fresh eval run).
+    # 5. Student evaluation with the harness runner. A model newer than the eval run (retrained here, or by
+    #    `python -m distill.train` since) means a fresh eval run: same path, other weights.
     t0 = time.perf_counter()
     model_dir = Path(tsum.get("model_dir") or student_dir / MODEL_DIR)
-    results = evaluate_student(model_dir, recipe.get("eval") or {}, out / "eval", data_dir, overwrite=retrained)
+    eval_results = out / "eval" / "results.json"
+    stale = not eval_results.exists() or eval_results.stat().st_mtime < (student_dir / "train.json").stat().st_mtime
+    results = evaluate_student(model_dir, recipe.get("eval") or {}, out / "eval", data_dir, overwrite=retrained or stale)
     timings["eval_s"] = time.perf_counter() - t0
     timings["total_s"] = time.perf_counter() - t_all
 

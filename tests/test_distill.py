@@ -96,7 +96,12 @@ def test_funnel_counts_and_report_only():
 
 
 def test_default_filters_and_bad_specs():
-    assert [s.name for s in flt.parse_filters(None)] == list(flt.DEFAULT_FILTERS)
+    specs = flt.parse_filters(None)
+    assert [s.name for s in specs] == list(flt.DEFAULT_FILTERS)
+    res = flt.run_filters([rec(idx=0), rec(idx=1), rec(idx=2, tokens=40000), rec(idx=3, verdict="incorrect")], specs)
+    assert [r["sample_idx"] for r in res.kept] == [0]
+    assert res.counts == {"truncated": 0, "correct": 1, "max_tokens": 1, "mixed_language": 0, "long_paragraph": 0,
+                          "code_in_cot": 0, "duplicates": 1}
     with pytest.raises(UserError, match="unknown filter"):
         flt.parse_filters(["nope"])
     with pytest.raises(UserError, match="report_only"):
