@@ -103,7 +103,7 @@ class SFTSettings:
     gradient_accumulation_steps: int = 8
     max_length: int | None = 32768
     lr_scheduler_type: str = "cosine"
-    warmup_ratio: float = 0.03
+    warmup_steps: float = 0.03  # transformers 5: a float in [0, 1) is a ratio of the total steps
     weight_decay: float = 0.0
     max_grad_norm: float = 1.0
     logging_steps: int = 1

@@ -250,7 +250,26 @@ def check_held_out(recipe: Recipe, s: GRPOSettings) -> None:
                         f"set grpo.train_offset >= {ev.limit} (or eval.limit lower) to keep the evaluation held out")
 
 
+def is_main_process() -> bool:
+    """Under accelerate / torchrun only rank 0 evaluates and writes the run summary."""
+    return int(os.environ.get("RANK", "0")) == 0
+
+
+def parse_overrides(items: list[str]) -> dict[str, Any]:
+    """``key=value`` command-line overrides; values are YAML scalars/lists (``grpo.max_steps=5``, ``x=[a, b]``)."""
+    import yaml
+
+    out: dict[str, Any] = {}
+    for it in items:
+        key, sep, value = it.partition("=")
+        if not sep:
+            raise UserError(f"override {it!r}: expected key=value")
+        out[key.strip()] = yaml.safe_load(value)
+    return out
+
+
 def main(recipe_path: str | None, overrides: Mapping[str, Any] | None = None) -> dict:
+    """GRPO from ``recipe.model`` with ``recipe.grpo``; returns {train: summary, eval_before, eval_after}."""
     recipe = load_recipe(recipe_path, overrides)
     s = recipe.grpo
     check_held_out(recipe, s)
@@ -259,14 +278,22 @@ def main(recipe_path: str | None, overrides: Mapping[str, Any] | None = None) ->
     (out / "recipe.json").write_text(json.dumps(recipe.to_dict(), indent=1))
     dev = "cpu" if on_cpu(recipe) else recipe.device
     result: dict[str, Any] = {"recipe": recipe.name, "out": str(out)}
-    if recipe.eval.enabled and recipe.eval.before:
+    evals = recipe.eval.enabled and is_main_process()
+    if evals and recipe.eval.before:
         result["eval_before"] = evaluate_model(model_dir(recipe.model), recipe.eval, out / "eval_before", dev)
     result["train"] = train_grpo(recipe, s, recipe.model, out / "grpo")
-    if recipe.eval.enabled:
+    if evals:
         result["eval_after"] = evaluate_model(result["train"]["checkpoint"], recipe.eval, out / "eval_after", dev)
-    (out / "result.json").write_text(json.dumps(result, indent=1, default=str))
+    if is_main_process():
+        (out / "result.json").write_text(json.dumps(result, indent=1, default=str))
     return result
 
 
-__all__ = ["main", "train_grpo", "build_dataset", "render_prompt", "grpo_config", "model_dir", "save_checkpoint",
+if __name__ == "__main__":  # accelerate launch -m training.grpo RECIPE [key=value ...]
+    import sys
+
+    print(json.dumps(main(sys.argv[1], parse_overrides(sys.argv[2:])), indent=1, default=str))
+
+
+__all__ = ["main", "parse_overrides", "train_grpo", "build_dataset", "render_prompt", "grpo_config", "model_dir", "save_checkpoint",
            "evaluate_model", "reward_history"]

@@ -27,7 +27,7 @@ from harness.errors import UserError
 from harness.task import get_task
 
 from .config import Recipe, load_recipe, with_overrides
-from .grpo import check_held_out, evaluate_model, model_dir, on_cpu, train_grpo
+from .grpo import check_held_out, evaluate_model, is_main_process, model_dir, on_cpu, parse_overrides, train_grpo
 from .sft import SFTJob, load_messages, run_sft
 
 STAGES = ("cold_start", "grpo", "rejection_sft", "grpo_all")
@@ -160,7 +160,8 @@ def main(recipe_path: str | None, overrides: Mapping[str, Any] | None = None, st
     if stage is not None and not 1 <= int(stage) <= len(recipe.stages):
         raise UserError(f"--stage {stage}: the recipe has stages 1..{len(recipe.stages)} ({', '.join(recipe.stages)})")
     dev = "cpu" if on_cpu(recipe) else recipe.device
-    if recipe.eval.enabled and recipe.eval.before and "eval_before" not in record and stage in (None, 1):
+    evals = recipe.eval.enabled and is_main_process()
+    if evals and recipe.eval.before and "eval_before" not in record and stage in (None, 1):
         record["eval_before"] = evaluate_model(model_dir(recipe.model), recipe.eval, out / "eval_before", dev)
     current = recipe.model
     for i, name in enumerate(recipe.stages, 1):
@@ -178,10 +179,16 @@ def main(recipe_path: str | None, overrides: Mapping[str, Any] | None = None, st
         record_path.write_text(json.dumps(record, indent=1, default=str))
         current = res["checkpoint"]
     record["final_checkpoint"] = current
-    if recipe.eval.enabled and stage in (None, len(recipe.stages)):
+    if evals and stage in (None, len(recipe.stages)):
         record["eval_after"] = evaluate_model(current, recipe.eval, out / "eval_after", dev)
     record_path.write_text(json.dumps(record, indent=1, default=str))
     return record
+
+
+if __name__ == "__main__":  # python -m training.pipeline RECIPE [key=value ...] [stage=N]
+    import sys
+
+    print(json.dumps(main(sys.argv[1], parse_overrides(sys.argv[2:])), indent=1, default=str))
 
 
 __all__ = ["STAGES", "main", "arith_cold_start", "run_rejection_sft"]

@@ -64,7 +64,7 @@ def sft_config(s: SFTSettings, out: str, cpu: bool):
         output_dir=out, learning_rate=s.learning_rate, num_train_epochs=s.num_train_epochs, max_steps=s.max_steps,
         per_device_train_batch_size=s.per_device_train_batch_size,
         gradient_accumulation_steps=s.gradient_accumulation_steps, max_length=s.max_length,
-        lr_scheduler_type=s.lr_scheduler_type, warmup_ratio=s.warmup_ratio, weight_decay=s.weight_decay,
+        lr_scheduler_type=s.lr_scheduler_type, warmup_steps=s.warmup_steps, weight_decay=s.weight_decay,
         max_grad_norm=s.max_grad_norm, logging_steps=s.logging_steps, save_strategy=s.save_strategy,
         assistant_only_loss=s.assistant_only_loss, completion_only_loss=s.completion_only_loss, packing=s.packing,
         seed=s.seed, bf16=s.bf16, gradient_checkpointing=s.gradient_checkpointing, report_to="none",
