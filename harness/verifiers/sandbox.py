@@ -269,8 +269,20 @@ def set_readonly(path):
             mount(None, mp, None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID)
 
 
+def root_mountpoint(sources):
+    """A directory to build the new root on. Mounting over it hides what it held, so it must not hold anything we
+    bind in: a virtualenv living under /tmp (a CI checkout there) rules /tmp out."""
+    for cand in ("/tmp", "/mnt", "/media", "/srv", "/var/tmp", "/opt", "/home"):
+        if os.path.isdir(cand) and not os.path.islink(cand) and not any(
+                s == cand or s.startswith(cand + "/") for s in sources):
+            return cand
+    raise OSError("no directory free to build the sandbox root on")
+
+
 def build_root():
-    new = "/tmp"  # any directory serves as the mount point of the new root; nothing under it stays visible
+    pydirs = python_dirs()
+    # any directory serves as the mount point of the new root; nothing under it stays visible
+    new = root_mountpoint(pydirs + [f for f in ETC_FILES])
     mount("tmpfs", new, "tmpfs", MS_NOSUID | MS_NODEV, "mode=755,size=1m")
 
     def bind(src):
@@ -290,7 +302,7 @@ def build_root():
     for f in ETC_FILES:
         if os.path.isfile(f):
             bind(f)
-    for d in python_dirs():
+    for d in pydirs:
         bind(d)
     for dev in DEVICES:
         if os.path.exists("/dev/" + dev):
