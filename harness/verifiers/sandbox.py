@@ -282,7 +282,7 @@ def root_mountpoint(sources):
 def build_root():
     pydirs = python_dirs()
     # any directory serves as the mount point of the new root; nothing under it stays visible
-    new = root_mountpoint(pydirs + [f for f in ETC_FILES])
+    new = root_mountpoint(pydirs + list(ETC_FILES))
     mount("tmpfs", new, "tmpfs", MS_NOSUID | MS_NODEV, "mode=755,size=1m")
 
     def bind(src):
@@ -302,8 +302,11 @@ def build_root():
     for f in ETC_FILES:
         if os.path.isfile(f):
             bind(f)
+    # Interpreter dirs under /tmp (a CI checkout's virtualenv) are bound after the private /tmp exists, below.
+    late = [d for d in pydirs if d == "/tmp" or d.startswith("/tmp/")]
     for d in pydirs:
-        bind(d)
+        if d not in late:
+            bind(d)
     for dev in DEVICES:
         if os.path.exists("/dev/" + dev):
             bind("/dev/" + dev)
@@ -321,6 +324,9 @@ def build_root():
     set_readonly(new)
     isolation["readonly_root"] = True
     mount("tmpfs", new + "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, f"mode=1777,size={job['tmpfs_mb']}m")
+    for d in late:
+        bind(d)
+        set_readonly(new + d)
     os.chdir(new)
     mount(new, "/", None, MS_MOVE)
     os.chroot(".")
