@@ -16,7 +16,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from harness.config import CI_LEVEL, PAPER_MAX_TOKENS, PAPER_TEMPERATURE, PAPER_TOP_P
+from harness.config import CI_LEVEL, PAPER_GENERATION
 
 from . import paper_tables, plots
 from .runs import CORRECT, TRUNCATED, Run, TaskRun, load_run
@@ -214,8 +214,10 @@ def protocol_diffs(manifest: dict) -> list[str]:
     if not isinstance(gen, dict):
         return ["generation settings unknown (imported run)"] if manifest.get("source") == "import" else []
     out = []
-    for key, want in (("temperature", PAPER_TEMPERATURE), ("top_p", PAPER_TOP_P), ("max_tokens", PAPER_MAX_TOKENS)):
-        if gen.get(key) is not None and gen.get(key) != want:
+    # The paper's protocol is harness.config.PAPER_GENERATION: every field of it is compared, so a new protocol knob
+    # is flagged without touching this function.
+    for key, want in PAPER_GENERATION.to_dict().items():
+        if key in gen and gen.get(key) != want:
             out.append(f"{key} {gen.get(key)} (paper {want})")
     return out
 
