@@ -245,6 +245,7 @@ def test_pipeline_end_to_end_cpu(tmp_path):
     sources = [json.loads(line)["source"] for line in (out / "dataset" / "dataset.jsonl").read_text().splitlines()]
     assert {s["problem_id"] for s in sources} <= {"arith-2", "arith-3"}
     assert row["train"]["global_step"] == 1 and row["train"]["train_loss"] > 0
+    assert row["train"]["trainer"] == "training.sft.run_sft"  # the project's one SFT path
     arith = next(c for c in row["columns"] if c["task"] == "arith")
     assert arith["n_problems"] == 2 and arith["ours"] is not None
     assert row["train_eval_overlap"] == ["arith/arith-0", "arith/arith-1"]
@@ -258,6 +259,26 @@ def test_pipeline_end_to_end_cpu(tmp_path):
     again = main(rpath, {"out": str(out)})
     assert again["dataset"]["dataset_sha256"] == row["dataset"]["dataset_sha256"]
     assert again["timings_s"]["train_s"] < 5 and again["columns"] == row["columns"]
+
+
+@pytest.mark.slow
+def test_train_via_trl_directly(tmp_path):
+    """sft_trainer: trl, the SFTTrainer call in distill/train.py (for trees without training/sft.py)."""
+    from distill import train as dtrain
+
+    examples = [{"messages": [{"role": "user", "content": f"Compute {i} + 1."},
+                              {"role": "assistant", "content": f"<think>\n{i} plus one\n</think>\n\\boxed{{{i + 1}}}"}]}
+                for i in range(2)]
+    params = {"max_steps": 1, "per_device_train_batch_size": 2, "max_length": 64, "use_cpu": True, "bf16": False,
+              "activation_checkpointing": False, "report_to": "none", "dtype": "float32"}
+    summary = dtrain.train(examples, "embedded", params, tmp_path, trainer="trl")
+    assert summary["trainer"].startswith("trl.SFTTrainer") and summary["global_step"] == 1
+    assert (Path(summary["model_dir"]) / "config.json").is_file()
+    assert json.loads((tmp_path / "train.json").read_text())["params"] == params
+    with pytest.raises(UserError, match="empty"):
+        dtrain.train([], "embedded", params, tmp_path / "y", trainer="trl")
+    with pytest.raises(UserError, match="not TRL SFTConfig fields"):
+        dtrain.train(examples, "embedded", {"learning_rte": 1e-5}, tmp_path / "z")
 
 
 def test_decontamination(tmp_path, arith_run):
