@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import time
 from pathlib import Path
 from typing import Any, Mapping
@@ -66,22 +67,20 @@ def model_dir(model: str) -> str:
     lm, tok, _ = load_model_and_tokenizer(str(path), "float32", "cpu")
     tmp = out.with_name(out.name + f".tmp{os.getpid()}")
     save_checkpoint(lm, tok, tmp)
-    tmp.rename(out) if not out.exists() else None
+    try:
+        tmp.rename(out)
+    except OSError:  # another process converted it meanwhile
+        shutil.rmtree(tmp, ignore_errors=True)
     return str(out)
 
 
 def save_checkpoint(model, tokenizer, out: str | Path) -> str:
-    """save_pretrained for a model loaded from a GGUF too: the GGUF quantizer is dropped (weights are dequantized)."""
+    """save_pretrained for a model loaded from a GGUF too: the weights are already dequantized, so the GGUF
+    quantizer and its config entry are dropped (transformers refuses to serialize a GGUF-quantized model)."""
     if getattr(model, "hf_quantizer", None) is not None:
         model.hf_quantizer = None
     if getattr(model.config, "quantization_config", None) is not None:
         del model.config.quantization_config
-    for attr in ("is_quantized", "quantization_method"):
-        if hasattr(model, attr) and attr == "is_quantized":
-            try:
-                model.is_quantized = False
-            except AttributeError:
-                pass
     Path(out).mkdir(parents=True, exist_ok=True)
     model.save_pretrained(str(out))
     tokenizer.save_pretrained(str(out))

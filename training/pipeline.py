@@ -119,9 +119,14 @@ def run_rejection_sft(recipe: Recipe, start: str, out: Path) -> dict:
     result = run_filters(records, parse_filters(rj.filters, rj.report_only))
     kept = result.kept
     if rj.max_per_prompt:
-        seen: dict[str, int] = {}
-        kept = [r for r in kept if seen.setdefault(r["problem_id"], 0) < rj.max_per_prompt
-                and not seen.__setitem__(r["problem_id"], seen[r["problem_id"]] + 1)]
+        per_problem: dict[str, int] = {}
+        capped = []
+        for r in kept:
+            n = per_problem.get(r["problem_id"], 0)
+            if n < rj.max_per_prompt:
+                capped.append(r)
+                per_problem[r["problem_id"]] = n + 1
+        kept = capped
     examples, checks = build_examples(kept, fmt="think")
     rows = [{"messages": e["messages"]} for e in examples]
     if recipe.non_reasoning_data:

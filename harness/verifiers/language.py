@@ -99,15 +99,15 @@ def words(text: Any) -> list[tuple[str, str]]:
     return out
 
 
-def _counted(target: str) -> tuple[frozenset[str], list]:
+def _scripts(target: str) -> frozenset[str]:
     if target not in SCRIPTS:
         raise ValueError(f"unknown target language {target!r}; known: {', '.join(sorted(SCRIPTS))}")
-    return SCRIPTS[target], []
+    return SCRIPTS[target]
 
 
 def language_counts(text: Any, target: str = "en") -> tuple[int, int]:
     """(target-language words, counted words) of ``text``."""
-    scripts, _ = _counted(target)
+    scripts = _scripts(target)
     hit = total = 0
     for script, word in words(text):
         if script == "GREEK" and "GREEK" not in scripts and len(word) <= 2:
