@@ -229,18 +229,6 @@ def main(recipe_path: str | Path, overrides: dict | list | None = None) -> dict:
 
 
 # ---------------------------------------------------------------------------------------------- command line
-def add_arguments(p) -> None:
-    """The `r1 distill` flags (harness/cli.py adds a subparser and calls these two functions)."""
-    p.add_argument("recipe", help="a recipe file or the name of one in distill/recipes/ (e.g. cpu_demo, qwen2.5-math-7b)")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a recipe value by dotted key, value in YAML (e.g. teacher.limit=100, "
-                        "teacher.tasks=[math500], sft.max_steps=10); repeatable")
-    p.add_argument("--out", default=None, help="pipeline dir (default: the recipe's out, else runs/distill/<name>)")
-    p.add_argument("--data-dir", default=None, help="local data mirror laid out like shared/data (or R1_DATA_DIR)")
-    p.add_argument("--teacher-run", dest="teacher_runs", action="append", default=[], metavar="DIR",
-                   help="an existing teacher run dir to distill from (r1 eval / r1 import output); repeatable")
-
-
 def run_from_args(a) -> int:
     overrides = parse_overrides(a.overrides)
     if a.out:
@@ -262,6 +250,8 @@ if __name__ == "__main__":
     import sys
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    from .cli import add_arguments
+
     parser = argparse.ArgumentParser(prog="python -m distill.pipeline", description=__doc__.splitlines()[0])
     add_arguments(parser)
     try:

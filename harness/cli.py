@@ -197,10 +197,20 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--html", default=None, help="also write an HTML table to this file")
     c.add_argument("--markdown", action="store_true", help="print Markdown instead of the terminal table")
     sub.add_parser("tasks", help="list the known tasks")
+    d = sub.add_parser("distill", help="teacher generations -> rejection filters -> SFT of a student -> eval -> report row")
+    from distill.cli import add_arguments as distill_arguments  # argparse only; the pipeline loads lazily
+
+    distill_arguments(d)
     return p
 
 
-COMMANDS = {"eval": cmd_eval, "score": cmd_score, "import": cmd_import, "report": cmd_report,
+def cmd_distill(a) -> int:
+    from distill.pipeline import run_from_args
+
+    return run_from_args(a)
+
+
+COMMANDS = {"distill": cmd_distill, "eval": cmd_eval, "score": cmd_score, "import": cmd_import, "report": cmd_report,
             "compare": cmd_compare, "tasks": cmd_tasks}
 
 
