@@ -186,3 +186,10 @@ def test_completion_text_shapes():
     assert completion_text([{"role": "assistant", "content": "a"}, {"role": "assistant", "content": "b"}]) == "ab"
     assert completion_text({"role": "assistant", "content": "x"}) == "x"
     assert completion_text(None) == ""
+
+
+def test_custom_reward_by_import_path():
+    fn = make_reward("harness.verifiers.format:format_reward")
+    assert fn.__name__ == "format_reward"
+    with pytest.raises(ValueError, match="cannot import"):
+        make_reward("no.such.module:fn")

@@ -81,6 +81,11 @@ def test_reward_history_reads_trl_logs():
 
 
 # ---------------------------------------------------------------------------------------------- real runs
+def distinct_chars(prompts, completions, **kwargs) -> list[float]:
+    """A test reward that differs between samples: distinct characters / 10."""
+    return [len(set(c if isinstance(c, str) else str(c))) / 10 for c in completions]
+
+
 @pytest.mark.slow
 def test_two_real_grpo_steps_on_embedded_model(tmp_path):
     import torch
@@ -90,11 +95,16 @@ def test_two_real_grpo_steps_on_embedded_model(tmp_path):
     from harness.backends.hf import HFBackend
     from training import grpo
 
-    res = grpo.main("cpu_demo", {**TINY_GRPO, "out": str(tmp_path), "grpo.rewards": ["accuracy", "tags"]})
+    # The rule rewards are constant on 8 tokens of an untrained 135M model (no group variance, zero advantage, no
+    # update), so a custom reward with variance (`distinct_chars`, loaded by "module:function" like a recipe's own
+    # reward) drives the update; the rule rewards still run and are logged.
+    res = grpo.main("cpu_demo", {**TINY_GRPO, "out": str(tmp_path),
+                                 "grpo.rewards": ["accuracy", "format_think", f"{__name__}:distinct_chars"],
+                                 "grpo.num_generations": 4, "grpo.per_device_train_batch_size": 4})
     train = res["train"]
     assert train["steps"] == 2
     hist = train["rewards"]
-    assert len(hist) == 2 and all("accuracy" in h and "tags" in h and "reward" in h for h in hist)
+    assert len(hist) == 2 and all("accuracy" in h and "format_think" in h and "distinct_chars" in h for h in hist)
     assert all(h["loss"] is not None and math.isfinite(h["loss"]) for h in hist)
     assert math.isfinite(train["train_loss"])
     # parameters changed: the saved checkpoint differs from the starting weights

@@ -18,6 +18,7 @@ Rewards (the paper's are rule based, section 2.2.2 / 2.3.2):
   ``format_think``  the same for the R1 layout (one think block, then a non-empty answer).
   ``tags``       0.25 per R1-Zero tag present once and in order (open-r1's tag_count_reward; shaping for tiny models).
   ``language``   proportion of target-language words in the CoT (the stage-2 language-consistency reward).
+  ``pkg.mod:fn``  any importable function with TRL's signature (a recipe's own reward).
 
 The forced ``"<think>\\n"`` prefix: when the prompt ends with it, the completion lacks it; ``make_reward(...,
 prefix=...)`` puts it back before format checks (``harness.verifiers.format.with_prefix``).
@@ -118,8 +119,16 @@ def make_reward(name: str, *, prefix: str | None = None, template: str = "r1_zer
                 max_completion_length: int | None = None, eos_ids: set[int] | None = None) -> RewardFn:
     """The reward function ``name`` (see ``REWARDS``), bound to the run's settings; its ``__name__`` is ``name``
     (TRL logs it as ``rewards/<name>/mean``)."""
+    if ":" in name:  # a custom reward from a recipe: "package.module:function" with TRL's signature
+        import importlib
+
+        mod, _, attr = name.partition(":")
+        try:
+            return getattr(importlib.import_module(mod), attr)
+        except (ImportError, AttributeError) as e:
+            raise ValueError(f"reward {name!r}: cannot import it ({e})") from None
     if name not in REWARDS:
-        raise ValueError(f"unknown reward {name!r}; known: {', '.join(REWARDS)}")
+        raise ValueError(f"unknown reward {name!r}; known: {', '.join(REWARDS)} or package.module:function")
 
     def accuracy(prompts, completions, completion_ids=None, **kwargs) -> list[float]:
         texts = [completion_text(c) for c in completions]
