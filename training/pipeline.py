@@ -11,6 +11,10 @@ Each stage writes ``out/<n>_<stage>/`` and hands its checkpoint to the next; ``o
 stage's summary. A stage whose summary already exists is not re-run (resume after a crash). ``stage=N`` runs only
 stage N, from the checkpoint of the stage before it (or the recipe's model for N = 1).
 
+On GPUs: the training stages run under ``accelerate launch --config_file training/accelerate/zero3.yaml -m
+training.pipeline RECIPE stage=N`` (rank 0 writes the record); stage 3 samples with a harness backend (``vllm``) and
+runs alone (``python -m training.pipeline RECIPE stage=3``), then its SFT.
+
 ``cold_start_data: builtin:arith`` generates worked solutions of `arith` problems (exact, by code) in the R1 layout
 ``<think>\\n steps \\n</think>\\n summary \\boxed{x}`` - a stand-in for the paper's thousands of curated CoTs that
 lets the CPU recipe run all four stages on the embedded model.
@@ -18,6 +22,7 @@ lets the CPU recipe run all four stages on the embedded model.
 from __future__ import annotations
 
 import json
+import os
 import re
 from pathlib import Path
 from typing import Any, Mapping
@@ -106,6 +111,9 @@ def run_rejection_sft(recipe: Recipe, start: str, out: Path) -> dict:
     from distill.generate import load_teacher_records
     from harness.runner import EvalSpec, evaluate
 
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        raise UserError("stage rejection_sft samples with a harness backend (vllm for GPUs), not under a distributed "
+                        "launcher: run it alone with `python -m training.pipeline RECIPE stage=3`")
     rj = recipe.rejection
     samples = out / "samples"
     opts: dict[str, Any] = {"batch_size": rj.batch_size} if rj.backend == "hf" else {}
@@ -181,12 +189,14 @@ def main(recipe_path: str | None, overrides: Mapping[str, Any] | None = None, st
             continue
         res = RUNNERS[name](recipe, current, out / key)
         record["stages"][key] = res
-        record_path.write_text(json.dumps(record, indent=1, default=str))
+        if is_main_process():
+            record_path.write_text(json.dumps(record, indent=1, default=str))
         current = res["checkpoint"]
     record["final_checkpoint"] = current
     if evals and stage in (None, len(recipe.stages)):
         record["eval_after"] = evaluate_model(current, recipe.eval, out / "eval_after", dev)
-    record_path.write_text(json.dumps(record, indent=1, default=str))
+    if is_main_process():
+        record_path.write_text(json.dumps(record, indent=1, default=str))
     return record
 
 
