@@ -1,7 +1,7 @@
 """GRPO really learning on CPU: the cpu_demo recipe (embedded SmolLM2-135M, `arith`; a tiny cold start, then GRPO
 with the R1 format reward + the math verifier's accuracy), and the reward trajectory of the GRPO steps.
 
-    python benchmarks/grpo_demo.py [--steps 30] [--sft-steps 4] [--out runs/bench/grpo_demo]
+    python benchmarks/grpo_demo.py [--steps 30] [--sft-steps 4] [--seed 0] [--out DIR]
 
 Prints the per-step rewards, then one JSON line: ratio = mean reward over the last 20% of GRPO steps / mean reward
 over the first 20% (higher is better; goal >= 1.2).
@@ -24,12 +24,14 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--steps", type=int, default=30)
     ap.add_argument("--sft-steps", type=int, default=None)
+    ap.add_argument("--seed", type=int, default=None, help="seed of both stages (recipe: 0)")
     ap.add_argument("--out", default=None)
     args = ap.parse_args()
     from training import pipeline
 
     out = args.out or tempfile.mkdtemp(prefix="grpo_demo_")
-    overrides = {"out": out, "grpo.max_steps": args.steps, "sft.max_steps": args.sft_steps}
+    overrides = {"out": out, "grpo.max_steps": args.steps, "sft.max_steps": args.sft_steps, "grpo.seed": args.seed,
+                 "sft.seed": args.seed}
     t0 = time.perf_counter()
     res = pipeline.main("cpu_demo", overrides)
     seconds = time.perf_counter() - t0
