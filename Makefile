@@ -9,7 +9,7 @@ R1_DATA_DIR ?= $(if $(wildcard ../shared/data),$(abspath ../shared/data),)
 export R1_DATA_DIR
 DEMO_OUT ?= runs/demo
 
-.PHONY: install install-dev demo test test-fast bench clean
+.PHONY: install install-dev demo test test-fast bench train-demo distill-demo clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -54,8 +54,17 @@ test: install-dev
 test-fast: install-dev
 	$(BIN)/python -m pytest -q -m "not slow" tests
 
+# Every benchmark but the GRPO demo (about 10 minutes; `make train-demo`).
 bench: install-dev
-	for b in benchmarks/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+	for b in benchmarks/*.py; do case $$b in *grpo_demo.py) continue;; esac; echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+# A cold start + GRPO on the embedded model that measurably learns the reasoning format (CPU, ~10 minutes).
+train-demo: install-dev
+	$(BIN)/python benchmarks/grpo_demo.py
+
+# Teacher -> filters -> SFT -> student eval -> report row beside the paper's Table 5 (CPU, ~2 minutes).
+distill-demo: install-dev
+	$(BIN)/r1 distill cpu_demo --out runs/distill/cpu_demo
 
 clean:
 	rm -rf $(VENV) runs build *.egg-info

@@ -23,7 +23,7 @@ from typing import Any
 
 import yaml
 
-from harness.config import PAPER_GENERATION
+from harness.config import PAPER_GENERATION, parse_overrides
 from harness.errors import UserError
 from harness.runner import EvalSpec, evaluate
 from harness.store import atomic_write_json
@@ -53,21 +53,6 @@ def recipe_path(name_or_path: str | Path) -> Path:
         return cand
     known = ", ".join(sorted(x.stem for x in RECIPE_DIR.glob("*.yaml")))
     raise UserError(f"recipe {name_or_path!r}: no such file or recipe name; shipped recipes: {known}")
-
-
-def _parse_value(v: Any) -> Any:
-    return yaml.safe_load(v) if isinstance(v, str) else v
-
-
-def parse_overrides(items: list[str]) -> dict[str, Any]:
-    """["teacher.limit=10", "teacher.tasks=[math500]"] -> {"teacher.limit": 10, "teacher.tasks": ["math500"]}."""
-    out: dict[str, Any] = {}
-    for s in items:
-        if "=" not in s:
-            raise UserError(f"override {s!r}: expected key=value (e.g. teacher.limit=10)")
-        k, _, v = s.partition("=")
-        out[k.strip()] = _parse_value(v)
-    return out
 
 
 def apply_overrides(recipe: dict, overrides: dict[str, Any] | list[str] | None) -> dict:

@@ -5,6 +5,7 @@ Heavy modules (numpy, torch, backends, tasks) are imported inside the commands s
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
 from pathlib import Path
@@ -197,11 +198,41 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--html", default=None, help="also write an HTML table to this file")
     c.add_argument("--markdown", action="store_true", help="print Markdown instead of the terminal table")
     sub.add_parser("tasks", help="list the known tasks")
+    tr = sub.add_parser("train", help="GRPO or the four-stage R1 pipeline (TRL) from a recipe")
+    tr.add_argument("--recipe", required=True, help="a recipe file or the name of one in training/recipes/ (e.g. cpu_demo)")
+    tr.add_argument("--stage", type=int, default=None, help="run only stage N of the pipeline (1-based)")
+    tr.add_argument("--max-steps", type=int, default=None, help="override grpo.max_steps")
+    tr.add_argument("--out", default=None, help="output dir (default: the recipe's)")
+    tr.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                    help="override a recipe value by dotted key, value in YAML (e.g. grpo.learning_rate=1e-6); repeatable")
+    tr.add_argument("--grpo-only", action="store_true", help="a single GRPO run from recipe.model, no pipeline stages")
     d = sub.add_parser("distill", help="teacher generations -> rejection filters -> SFT of a student -> eval -> report row")
     from distill.cli import add_arguments as distill_arguments  # argparse only; the pipeline loads lazily
 
     distill_arguments(d)
     return p
+
+
+def cmd_train(a) -> int:
+    from .config import parse_overrides
+
+    overrides = parse_overrides(a.overrides)
+    if a.out:
+        overrides["out"] = a.out
+    if a.max_steps is not None:
+        overrides["grpo.max_steps"] = a.max_steps
+    if a.grpo_only:
+        if a.stage is not None:
+            raise UserError("--stage and --grpo-only exclude each other")
+        from training.grpo import main as grpo_main
+
+        result = grpo_main(a.recipe, overrides)
+    else:
+        from training.pipeline import main as pipeline_main
+
+        result = pipeline_main(a.recipe, overrides, stage=a.stage)
+    print(json.dumps(result, indent=1, default=str))
+    return 0
 
 
 def cmd_distill(a) -> int:
@@ -210,7 +241,7 @@ def cmd_distill(a) -> int:
     return run_from_args(a)
 
 
-COMMANDS = {"distill": cmd_distill, "eval": cmd_eval, "score": cmd_score, "import": cmd_import, "report": cmd_report,
+COMMANDS = {"train": cmd_train, "distill": cmd_distill, "eval": cmd_eval, "score": cmd_score, "import": cmd_import, "report": cmd_report,
             "compare": cmd_compare, "tasks": cmd_tasks}
 
 

@@ -49,3 +49,22 @@ class GenerationConfig:
 
 
 PAPER_GENERATION = GenerationConfig()
+
+
+def parse_overrides(items: list[str]) -> dict:
+    """Command-line recipe overrides: ``["grpo.max_steps=5", "teacher.tasks=[math500]"]`` -> dotted keys with YAML
+    values. Shared by `r1 train` and `r1 distill`."""
+    import yaml
+
+    from .errors import UserError
+
+    out: dict = {}
+    for it in items:
+        key, sep, value = it.partition("=")
+        if not sep or not key.strip():
+            raise UserError(f"override {it!r}: expected key=value (e.g. grpo.max_steps=5)")
+        try:
+            out[key.strip()] = yaml.safe_load(value)
+        except yaml.YAMLError as e:
+            raise UserError(f"override {it!r}: value is not valid YAML ({e.__class__.__name__})") from e
+    return out

@@ -47,7 +47,7 @@ def test_overrides_and_errors(tmp_path):
     assert r.grpo.max_steps == 3 and r.out == str(tmp_path) and r.grpo.rewards == ["format"]
     with pytest.raises(ValueError, match="unknown field"):
         tc.load_recipe("cpu_demo", {"grpo.betta": 0.1})
-    with pytest.raises(FileNotFoundError):
+    with pytest.raises(tc.RecipeError, match="no such file"):
         tc.load_recipe(str(tmp_path / "nope.yaml"))
     assert tc.with_overrides(r.grpo, {"beta": 0.0}).beta == 0.0
 

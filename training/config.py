@@ -33,6 +33,8 @@ from typing import Any, Mapping
 
 import yaml
 
+from harness.errors import UserError
+
 from harness.config import MATH_INSTRUCTION, PAPER_TEMPERATURE, PAPER_TOP_P, THINK_PREFIX  # noqa: F401 - re-exported
 
 RECIPES_DIR = Path(__file__).parent / "recipes"
@@ -181,7 +183,7 @@ def _build(cls, data: Mapping[str, Any], where: str):
     names = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(data) - names)
     if unknown:
-        raise ValueError(f"{where}: unknown field(s) {', '.join(unknown)} for {cls.__name__}")
+        raise RecipeError(f"{where}: unknown field(s) {', '.join(unknown)} for {cls.__name__}")
     return cls(**data)
 
 
@@ -201,6 +203,10 @@ def _set_dotted(d: dict, key: str, value: Any) -> None:
     d[parts[-1]] = value
 
 
+class RecipeError(UserError, ValueError):
+    """A recipe that cannot be used (unknown field, not a mapping, no such file): one line for the CLI."""
+
+
 def resolve_recipe_path(path: str | Path) -> Path:
     """A path, or a bare name of a shipped recipe (``cpu_demo`` -> training/recipes/cpu_demo.yaml)."""
     p = Path(path)
@@ -209,7 +215,7 @@ def resolve_recipe_path(path: str | Path) -> Path:
     shipped = RECIPES_DIR / (p.name if p.suffix else f"{p.name}.yaml")
     if shipped.is_file():
         return shipped
-    raise FileNotFoundError(f"recipe {path}: no such file (shipped recipes: "
+    raise RecipeError(f"recipe {path}: no such file (shipped recipes: "
                             f"{', '.join(sorted(x.stem for x in RECIPES_DIR.glob('*.yaml')))})")
 
 
@@ -222,7 +228,7 @@ def load_recipe(path: str | Path | None = None, overrides: Mapping[str, Any] | N
         where = str(p)
         data = yaml.safe_load(p.read_text()) or {}
         if not isinstance(data, dict):
-            raise ValueError(f"{p}: a recipe is a YAML mapping")
+            raise RecipeError(f"{p}: a recipe is a YAML mapping")
     data = copy.deepcopy(data)
     for k, v in (overrides or {}).items():
         if v is not None:
@@ -237,7 +243,7 @@ def with_overrides(settings, overrides: Mapping[str, Any] | None):
     names = {f.name for f in dataclasses.fields(settings)}
     unknown = sorted(set(overrides) - names)
     if unknown:
-        raise ValueError(f"stage override: unknown field(s) {', '.join(unknown)} for {type(settings).__name__}")
+        raise RecipeError(f"stage override: unknown field(s) {', '.join(unknown)} for {type(settings).__name__}")
     return dataclasses.replace(settings, **overrides)
 
 

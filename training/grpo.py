@@ -254,19 +254,6 @@ def is_main_process() -> bool:
     return int(os.environ.get("RANK", "0")) == 0
 
 
-def parse_overrides(items: list[str]) -> dict[str, Any]:
-    """``key=value`` command-line overrides; values are YAML scalars/lists (``grpo.max_steps=5``, ``x=[a, b]``)."""
-    import yaml
-
-    out: dict[str, Any] = {}
-    for it in items:
-        key, sep, value = it.partition("=")
-        if not sep:
-            raise UserError(f"override {it!r}: expected key=value")
-        out[key.strip()] = yaml.safe_load(value)
-    return out
-
-
 def main(recipe_path: str | None, overrides: Mapping[str, Any] | None = None) -> dict:
     """GRPO from ``recipe.model`` with ``recipe.grpo``; returns {train: summary, eval_before, eval_after}."""
     recipe = load_recipe(recipe_path, overrides)
@@ -291,8 +278,10 @@ def main(recipe_path: str | None, overrides: Mapping[str, Any] | None = None) ->
 if __name__ == "__main__":  # accelerate launch -m training.grpo RECIPE [key=value ...]
     import sys
 
+    from harness.config import parse_overrides
+
     print(json.dumps(main(sys.argv[1], parse_overrides(sys.argv[2:])), indent=1, default=str))
 
 
-__all__ = ["main", "parse_overrides", "train_grpo", "build_dataset", "render_prompt", "grpo_config", "model_dir", "save_checkpoint",
+__all__ = ["main", "train_grpo", "build_dataset", "render_prompt", "grpo_config", "model_dir", "save_checkpoint",
            "evaluate_model", "reward_history"]

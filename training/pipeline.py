@@ -32,7 +32,7 @@ from harness.errors import UserError
 from harness.task import get_task
 
 from .config import Recipe, load_recipe, with_overrides
-from .grpo import check_held_out, evaluate_model, is_main_process, model_dir, on_cpu, parse_overrides, train_grpo
+from .grpo import check_held_out, evaluate_model, is_main_process, model_dir, on_cpu, train_grpo
 from .sft import SFTJob, load_messages, run_sft
 
 STAGES = ("cold_start", "grpo", "rejection_sft", "grpo_all")
@@ -202,6 +202,8 @@ def main(recipe_path: str | None, overrides: Mapping[str, Any] | None = None, st
 
 if __name__ == "__main__":  # python -m training.pipeline RECIPE [key=value ...] [stage=N]
     import sys
+
+    from harness.config import parse_overrides
 
     print(json.dumps(main(sys.argv[1], parse_overrides(sys.argv[2:])), indent=1, default=str))
 
