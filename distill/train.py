@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import UserError
-from harness.models import EMBEDDED, is_gguf_path
 from harness.store import atomic_write_json
 
 log = logging.getLogger("r1.distill.train")
@@ -113,7 +112,9 @@ def _via_trl(data: list[dict], student: str, params: dict, out: Path) -> dict:
     args = SFTConfig(output_dir=str(out / "checkpoints"), **sft_kw)
     from transformers import AutoTokenizer
 
-    name, _, revision = _plain_checkpoint(student).partition("@")
+    from training.grpo import model_dir  # the one GGUF -> plain-checkpoint conversion (cached)
+
+    name, _, revision = model_dir(student).partition("@")
     rev = {"revision": revision} if revision else {}
     tokenizer = AutoTokenizer.from_pretrained(name, **rev)
     model = name
@@ -129,39 +130,6 @@ def _via_trl(data: list[dict], student: str, params: dict, out: Path) -> dict:
     return {"trainer": "trl.SFTTrainer (distill/train.py)", "global_step": int(result.global_step),
             "train_loss": float(result.training_loss), "first_logged_loss": losses[0] if losses else None,
             "last_logged_loss": losses[-1] if losses else None}
-
-
-def _plain_checkpoint(student: str) -> str:
-    """A name TRL can load with from_pretrained: hub ids and checkpoint dirs as they are; ``embedded`` or a GGUF is
-    dequantized once by the shared loader and saved as a plain checkpoint in the cache (keyed by the file's sha256),
-    with the GGUF quantizer dropped (the Trainer refuses a model still marked quantized)."""
-    local = Path(student).expanduser()
-    gguf_dir = local.is_dir() and not (local / "config.json").is_file() and any(local.glob("*.gguf"))
-    if not (student == EMBEDDED or is_gguf_path(student) or gguf_dir):
-        return student
-    import os
-
-    from harness.backends.hf import load_model_and_tokenizer
-    from harness.models import _cache_dir, file_sha256, resolve_gguf
-
-    path = resolve_gguf(student)
-    out = _cache_dir() / "hf-from-gguf" / file_sha256(path)[:32]
-    if (out / "config.json").is_file():
-        return str(out)
-    lm, tok, _ = load_model_and_tokenizer(str(path), "float32", "cpu")
-    lm.hf_quantizer = None
-    if getattr(lm.config, "quantization_config", None) is not None:
-        del lm.config.quantization_config
-    tmp = out.with_name(f"{out.name}.tmp{os.getpid()}")
-    lm.save_pretrained(str(tmp))
-    tok.save_pretrained(str(tmp))
-    try:
-        tmp.rename(out)
-    except OSError:  # another process finished first: its checkpoint is the same
-        import shutil
-
-        shutil.rmtree(tmp, ignore_errors=True)
-    return str(out)
 
 
 def main(argv: list[str] | None = None) -> int:

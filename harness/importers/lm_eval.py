@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from ..errors import UserError
-from . import ImportedProblem
+from . import ImportedProblem, json_lines
 
 LETTERS = "ABCD"
 _FILE_RE = re.compile(r"^samples_(?P<task>.+)_(?P<date>\d{4}-\d{2}-\d{2}T[0-9.\-]+)\.jsonl$")
@@ -64,26 +64,13 @@ def target_letter(target: Any) -> str | None:
 
 
 def _records(path: Path) -> Iterator[tuple[int, dict]]:
-    try:
-        f = open(path, encoding="utf-8")
-    except OSError as e:
-        raise UserError(f"cannot read {path}: {e.strerror}") from e
-    with f:
-        for lineno, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise UserError(f"{path}:{lineno}: not valid JSON ({e.msg})") from e
-            if not isinstance(obj, dict):
-                raise UserError(f"{path}:{lineno}: expected a JSON object (an lm-eval logged sample)")
-            for field in ("doc_id", "doc", "resps"):
-                if field not in obj:
-                    raise UserError(f"{path}:{lineno}: missing field {field!r}; is this an lm-eval --log_samples file?")
-            if not isinstance(obj["doc"], dict):
-                raise UserError(f"{path}:{lineno}: field 'doc' must be an object")
-            yield lineno, obj
+    for lineno, obj in json_lines(path, "a JSON object (an lm-eval logged sample)"):
+        for field in ("doc_id", "doc", "resps"):
+            if field not in obj:
+                raise UserError(f"{path}:{lineno}: missing field {field!r}; is this an lm-eval --log_samples file?")
+        if not isinstance(obj["doc"], dict):
+            raise UserError(f"{path}:{lineno}: field 'doc' must be an object")
+        yield lineno, obj
 
 
 def _completions(obj: dict, where: str) -> list[str]:
