@@ -66,17 +66,31 @@ def hub_rows(hub: HubSource) -> list[dict[str, Any]]:
     return [dict(r) for r in ds]
 
 
-def read_jsonl(path: Path) -> list[dict[str, Any]]:
-    rows = []
-    with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
+def json_lines(path: Path, what: str = "a JSON object") -> Iterator[tuple[int, dict[str, Any]]]:
+    """(line number, object) for each non-blank line of a JSON-lines file; a bad line is a UserError naming it."""
+    try:
+        f = open(path, "rb")  # decoded per line, so a bad byte is reported with its line number
+    except OSError as e:
+        raise UserError(f"cannot read {path}: {e.strerror}") from e
+    with f:
+        for lineno, raw in enumerate(f, 1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as e:
+                raise UserError(f"{path}:{lineno}: not UTF-8 text") from e
             if not line.strip():
                 continue
             try:
-                rows.append(json.loads(line))
+                obj = json.loads(line)
             except json.JSONDecodeError as e:
                 raise UserError(f"{path}:{lineno}: not valid JSON ({e.msg})") from e
-    return rows
+            if not isinstance(obj, dict):
+                raise UserError(f"{path}:{lineno}: expected {what}, got {type(obj).__name__}")
+            yield lineno, obj
+
+
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    return [obj for _, obj in json_lines(path)]
 
 
 def iter_csv(path: Path, header: bool = True) -> Iterator[tuple[int, dict[str, str] | list[str]]]:

@@ -6,7 +6,8 @@ from pathlib import Path
 from typing import Iterator
 
 from ..errors import UserError
-from . import ImportedProblem, json_lines
+from ..data import json_lines
+from . import ImportedProblem
 
 
 def read(path: Path, task, data_dir=None) -> Iterator[ImportedProblem]:

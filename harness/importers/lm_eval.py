@@ -26,7 +26,8 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from ..errors import UserError
-from . import ImportedProblem, json_lines
+from ..data import json_lines
+from . import ImportedProblem
 
 LETTERS = "ABCD"
 _FILE_RE = re.compile(r"^samples_(?P<task>.+)_(?P<date>\d{4}-\d{2}-\d{2}T[0-9.\-]+)\.jsonl$")
