@@ -9,6 +9,7 @@ import hashlib
 import importlib.util
 import json
 import os
+import re
 import struct
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -57,12 +58,55 @@ def resolve_gguf(model: str) -> Path:
             names = ", ".join(p.name for p in found)
             raise UserError(f"--model {model}: the directory holds several GGUF files ({names}); name one")
         raise UserError(f"--model {model}: the directory holds no .gguf file")
+    if looks_like_hub_id(model):
+        raise UserError(f"--model {model}: looks like a Hugging Face hub id, and the llamacpp backend (the default) "
+                        "runs local GGUF files only: use --backend hf|vllm|openai for hub models, or pass a .gguf path")
     raise UserError(f"--model {model}: no such file; expected 'embedded' or a path to a .gguf file")
+
+
+def looks_like_hub_id(model: str) -> bool:
+    """``org/name`` or ``org/name@revision`` that is not a path on this machine."""
+    name = model.partition("@")[0]
+    return (bool(re.fullmatch(r"[A-Za-z0-9][\w.-]*/[\w.-]+", name)) and not Path(name).expanduser().exists()
+            and not is_gguf_path(name))
 
 
 def _has_gguf_magic(path: Path) -> bool:
     with open(path, "rb") as f:
         return f.read(4) == b"GGUF"
+
+
+# ---------------------------------------------------------------------------------------------- model families
+# `--think-prefix auto` asks the chat template first; this registry decides when the template says nothing clear
+# (or nothing is known, e.g. a served model behind /chat/completions). First match wins, so the specific entries
+# (Qwen3 Instruct-2507, which never thinks) come before the general ones (Qwen3, thinking by default).
+# (pattern over the normalised model name, reasoning?, family label)
+MODEL_FAMILIES: tuple[tuple[str, bool, str], ...] = (
+    (r"deepseek-r1|r1-distill|r1-zero", True, "DeepSeek-R1 / R1-Zero / R1-Distill"),
+    (r"qwq", True, "QwQ"),
+    (r"qwen3.*thinking", True, "Qwen3 thinking"),
+    (r"qwen3.*instruct-2507", False, "Qwen3 Instruct-2507 (non-thinking)"),
+    (r"qwen3", True, "Qwen3 (thinks by default)"),
+    (r"openthinker|sky-t1|s1\.1|light-r1|openr1|bespoke-stratos|limo", True, "R1-style distilled reasoner"),
+    (r"smollm", False, "SmolLM (plain chat)"),
+    (r"qwen2\.5|qwen2-|llama-3|llama3|mistral|gemma|phi-3|phi3", False, "plain chat/instruct model"),
+)
+
+
+def normalise_name(name: str) -> str:
+    return re.sub(r"[\s_]+", "-", str(name).strip().lower())
+
+
+def model_family(names: Iterable[str]) -> tuple[bool, str, str] | None:
+    """(reasoning, family label, the name that matched) for the first of ``names`` in MODEL_FAMILIES, else None."""
+    for name in names:
+        if not name:
+            continue
+        norm = normalise_name(name)
+        for pattern, reasoning, label in MODEL_FAMILIES:
+            if re.search(pattern, norm):
+                return reasoning, label, str(name)
+    return None
 
 
 # ---------------------------------------------------------------------------------------------- GGUF metadata

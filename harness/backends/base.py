@@ -53,6 +53,20 @@ class Backend:
         out = dict(self._run(list(requests)))
         return [out[i] for i in range(len(requests))]
 
+    template = None  # the ChatTemplate the backend renders with, when it renders locally
+
+    def model_names(self) -> list[str]:
+        """Names identifying the model for ``harness.models.model_family`` (``--think-prefix auto``)."""
+        return [str(getattr(self, "model", "") or "")]
+
+    def wire(self, req: GenRequest) -> dict[str, Any]:
+        """What goes to the model for ``req`` (``--dry-run``): ``{"to": ..., "text": prompt}`` when the prompt is
+        rendered here, ``{"to": ..., "body": json}`` when a server renders it; optional ``"notes"``."""
+        render = getattr(self, "render", None)
+        if render is None:
+            raise NotImplementedError
+        return {"to": f"{self.name} backend", "text": render(req)}
+
     def describe(self) -> dict[str, Any]:
         """Model identity for the manifest (name, path, file hash or revision, backend options)."""
         return {"backend": self.name}

@@ -4,7 +4,12 @@ Messages are rendered with the model's own chat template (GGUF ``tokenizer.chat_
 ``chat_template``, or one given by the user) in a sandboxed jinja2 environment set up like transformers'
 ``apply_chat_template`` (trim_blocks, lstrip_blocks, ``raise_exception``, ``tojson``, ``strftime_now``,
 ``{% generation %}``), with ``add_generation_prompt=True``; then ``assistant_prefix`` (the paper's "<think>\\n") is
-appended and the backend generates the continuation.
+appended unless the rendered prompt already ends with it (current R1 / R1-Distill / QwQ templates write it
+themselves: it must reach the model once, see ``harness.prompting.add_prefix``) and the backend generates the
+continuation.
+
+R1-family templates write the BOS token themselves, so every backend tokenizes the rendered text without adding
+special tokens (llamacpp adds BOS only when the text does not already start with it).
 """
 from __future__ import annotations
 
@@ -85,7 +90,9 @@ class ChatTemplate:
             raise
         except jinja2.TemplateError as e:
             raise TemplateError(f"chat template from {self.source} failed to render: {e}") from None
-        return text + assistant_prefix
+        from ..prompting import add_prefix
+
+        return add_prefix(text, assistant_prefix)
 
     def describe(self) -> dict[str, str]:
         return {"source": self.source, "sha256": text_sha256(self.template)}

@@ -92,6 +92,12 @@ def load_model_and_tokenizer(model: str, dtype: str | None = None, device: str |
     return lm, tokenizer, info
 
 
+def encode_prompts(tokenizer, prompts: list[str]):
+    """Rendered prompts -> padded ids. No special tokens are added: the chat template wrote them (R1-family
+    templates write ``{{ bos_token }}``; with ``add_special_tokens=True`` a Llama-style tokenizer adds a second)."""
+    return tokenizer(prompts, add_special_tokens=False, padding=True, return_tensors="pt")
+
+
 class _RowSampler(LogitsProcessor):
     """Samples each row with its own generator/temperature/top-p and leaves only that token finite, so generate's
     greedy step picks it."""
@@ -198,6 +204,15 @@ class HFBackend(Backend):
             raise UserError(f"{self.model_arg} has no chat template; pass the chat_template option")
         return self.template.render(req.messages, req.assistant_prefix)
 
+    def model_names(self) -> list[str]:
+        return [self.model_arg, str(self.info.get("path") or ""),
+                str(getattr(self.model.config, "_name_or_path", "") or "")]
+
+    def wire(self, req: GenRequest) -> dict[str, Any]:
+        text = self.render(req)
+        ids = encode_prompts(self.tokenizer, [text])["input_ids"][0].tolist()
+        return {"to": f"hf (transformers, {len(ids)} prompt tokens, no special tokens added)", "text": text}
+
     def _eos_ids(self) -> set[int]:
         ids: set[int] = set()
         for src in (self.model.generation_config.eos_token_id, self.tokenizer.eos_token_id):
@@ -210,7 +225,7 @@ class HFBackend(Backend):
     @torch.inference_mode()
     def _generate_batch(self, reqs: list[GenRequest]) -> list[Completion]:
         prompts = [self.render(r) for r in reqs]
-        enc = self.tokenizer(prompts, add_special_tokens=False, padding=True, return_tensors="pt")
+        enc = encode_prompts(self.tokenizer, prompts)
         enc = {k: v.to(self.model.device) for k, v in enc.items()}
         width = enc["input_ids"].shape[1]
         prompt_lens = [int(x) for x in enc["attention_mask"].sum(dim=1)]
@@ -238,8 +253,11 @@ class HFBackend(Backend):
                 hits = [j for j in (text.find(s) for s in r.stop if s) if j >= 0]
                 if hits:
                     text = text[:min(hits)]
+            extra = {}
+            if reason == "length" and count < r.max_tokens:  # the model's context ran out before max_tokens
+                extra["max_tokens_granted"] = max_new
             results.append(Completion(text=text, prompt_tokens=prompt_lens[i], completion_tokens=count,
-                                      finish_reason=reason, latency=stops.latency[i] or elapsed))
+                                      finish_reason=reason, latency=stops.latency[i] or elapsed, extra=extra))
         return results
 
     def _run(self, requests: list[GenRequest]) -> Iterator[tuple[int, Completion]]:

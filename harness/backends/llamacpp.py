@@ -145,18 +145,7 @@ class Engine:
         return min(size, self.n_ctx_train) if self.n_ctx_train > 0 else size
 
     def tokenize(self, text: str) -> list[int]:
-        L = self.L
-        data = text.encode("utf-8")
-        n_max = len(data) + 8
-        buf = (L.llama_token * n_max)()
-        n = L.llama_tokenize(self.vocab, data, len(data), buf, n_max, False, True)
-        if n < 0:
-            buf = (L.llama_token * -n)()
-            n = L.llama_tokenize(self.vocab, data, len(data), buf, -n, False, True)
-        toks = list(buf[:n])
-        if self.add_bos and (not toks or toks[0] != self.bos):
-            toks.insert(0, self.bos)
-        return toks
+        return tokenize_prompt(self.L, self.vocab, text)
 
     def _piece_bytes(self, tok: int) -> bytes:
         n = self.L.llama_token_to_piece(self.vocab, tok, self._piece, len(self._piece), 0, False)
@@ -243,7 +232,9 @@ class Engine:
         if seq.stop_at is not None:
             text = text[:seq.stop_at]
         if seq.finish == "length" and seq.n_gen < seq.max_tokens:
+            # the context filled up before --max-tokens: the sample had a smaller budget than asked for
             extra["context_full"] = self.n_ctx_seq
+            extra["max_tokens_granted"] = max(0, self.n_ctx_seq - seq.n_prompt)
         return _result(seq.rid, text, seq.n_prompt, seq.n_gen, seq.finish, time.perf_counter() - seq.t0, extra)
 
     def serve(self, tasks, results):
@@ -313,6 +304,24 @@ class Engine:
             self.model = None
 
 
+def tokenize_prompt(L, vocab, text: str) -> list[int]:
+    """Token ids of a rendered prompt. Special-token text is parsed as special tokens (the template wrote them),
+    and BOS is added only when the model wants one and the text does not already start with it: R1-family
+    templates write ``{{ bos_token }}`` themselves, and a second BOS changes what the model sees."""
+    data = text.encode("utf-8")
+    n_max = len(data) + 8
+    buf = (L.llama_token * n_max)()
+    n = L.llama_tokenize(vocab, data, len(data), buf, n_max, False, True)
+    if n < 0:
+        buf = (L.llama_token * -n)()
+        n = L.llama_tokenize(vocab, data, len(data), buf, -n, False, True)
+    toks = list(buf[:n])
+    bos = int(L.llama_vocab_bos(vocab))
+    if L.llama_vocab_get_add_bos(vocab) and bos >= 0 and (not toks or toks[0] != bos):
+        toks.insert(0, bos)
+    return toks
+
+
 def _result(rid, text, prompt_tokens, completion_tokens, finish, latency, extra) -> dict:
     return {"rid": rid, "text": text, "prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
             "finish_reason": finish, "latency": latency, "extra": extra}
@@ -368,6 +377,20 @@ class LlamaCppBackend(Backend):
             raise UserError(f"{self.path} has no tokenizer.chat_template; pass the chat_template option "
                             "(a jinja file, a tokenizer dir or the template text)")
         return self.template.render(req.messages, req.assistant_prefix)
+
+    def model_names(self) -> list[str]:
+        return [self.model if self.model != EMBEDDED else EMBEDDED_NAME, self.path.name, self.gguf.name]
+
+    def wire(self, req: GenRequest) -> dict[str, Any]:
+        add_bos = bool(self.gguf.metadata.get("tokenizer.ggml.add_bos_token", False))
+        bos = self.gguf.bos_token
+        text = self.render(req)
+        notes = []
+        if add_bos and bos and not text.startswith(bos):
+            notes.append(f"llama.cpp puts the BOS token {bos!r} before this text (the model's add_bos_token)")
+        elif add_bos and bos:
+            notes.append(f"the text starts with BOS {bos!r} (written by the template): llama.cpp adds no second one")
+        return {"to": f"llamacpp (in-process llama.cpp, {self.path.name})", "text": text, "notes": notes}
 
     # ---- workers
     def _start_workers(self):

@@ -67,14 +67,22 @@ class _Engine:
     def run(self, items: list[tuple[int, dict]]) -> list[tuple[int, dict]]:
         from vllm import SamplingParams
 
-        prompts, params = [], []
+        prompts, params, granted = [], [], []
+        max_len = _max_model_len(self.llm)
         for _, it in items:
             text = self.template.render(it["messages"], it["assistant_prefix"])
-            prompts.append({"prompt_token_ids": self.tokenizer.encode(text, add_special_tokens=False)})
-            params.append(SamplingParams(**it["sampling"]))
+            ids = self.tokenizer.encode(text, add_special_tokens=False)
+            prompts.append({"prompt_token_ids": ids})
+            sampling = dict(it["sampling"])
+            # vLLM rejects or silently shortens a request whose prompt + max_tokens exceed the context; ask for
+            # what fits and record the smaller budget on the sample
+            g = grant_max_tokens(sampling["max_tokens"], len(ids), max_len)
+            granted.append(g)
+            sampling["max_tokens"] = g
+            params.append(SamplingParams(**sampling))
         outs = self.llm.generate(prompts, params, use_tqdm=False)
         results = []
-        for (i, _), o in zip(items, outs):
+        for (i, it), o, g in zip(items, outs, granted):
             c = o.outputs[0]
             m = getattr(o, "metrics", None)
             latency = 0.0
@@ -86,7 +94,24 @@ class _Engine:
                                 "latency": latency,
                                 "extra": {} if c.finish_reason in ("stop", "length") else
                                 {"server_finish_reason": c.finish_reason}}))
+            if g < it["sampling"]["max_tokens"] and c.finish_reason == "length":
+                results[-1][1]["extra"]["max_tokens_granted"] = g
         return results
+
+
+def grant_max_tokens(requested: int, prompt_tokens: int, max_model_len: int | None) -> int:
+    """Tokens a request may generate: ``requested``, or what the context leaves after the prompt (at least 1, so
+    an over-long prompt still yields a record, cut at once, instead of an engine error)."""
+    if not max_model_len:
+        return int(requested)
+    return max(1, min(int(requested), int(max_model_len) - int(prompt_tokens)))
+
+
+def _max_model_len(llm) -> int | None:
+    try:
+        return int(llm.llm_engine.model_config.max_model_len)
+    except AttributeError:
+        return None
 
 
 def _dp_worker(rank: int, gpus: str, args: tuple, tasks, results):
