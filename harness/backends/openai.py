@@ -1,10 +1,16 @@
 """OpenAI-compatible servers (vLLM, SGLang, llama.cpp server, hosted APIs) over plain httpx.
 
-* Scale-out: ``base_url="http://a/v1,http://b/v1"``; requests (and their retries) go round-robin over the URLs.
+* Scale-out: ``base_url="http://a/v1,http://b/v1"``; requests go round-robin over the URLs that are up.
 * ``concurrency`` bounds the requests in flight over all URLs together.
-* Retries: 408/409/425/429/5xx and connection errors/timeouts are retried up to ``max_retries`` times with
-  exponential backoff and full jitter (a ``Retry-After`` header is honoured, capped); then a UserError names the
-  URL and the last failure. Other 4xx fail at once with the server's message.
+* Retries: 408/409/425/429/5xx, connection errors, timeouts, a body cut short and a 200 whose completion is not
+  finished (no ``finish_reason``) are retried up to ``max_retries`` times; then a UserError names the URLs and the
+  last failure. Other 4xx fail at once with the server's message. A partial completion is never returned.
+* Failover: a URL that fails is benched for a while (exponential in its consecutive failures; a failure of a request
+  sent before the bench started does not count twice) and a retry goes to another URL that is up, at once. Only
+  when every URL is benched does a request wait, with exponential backoff and full jitter.
+* ``Retry-After`` (429/503) benches that URL until then for *every* request (capped at ``RETRY_AFTER_CAP_S``).
+* ``stats()``: requests, retries by kind (``http_<status>``, ``timeout``, ``connect``, ``disconnect``, ``bad_body``,
+  ``incomplete``), failovers and Retry-After waits; the runner puts them in the manifest and the run summary.
 * ``n > 1``: requests that differ only in their seed (same prompt and sampling settings, temperature > 0) are sent
   as one request with ``n`` choices and the first member's seed. If the server rejects ``n`` (4xx) or returns fewer
   choices, the missing ones are sent one by one (n=1, own seed) and ``n`` is not tried again. Servers report usage
@@ -41,6 +47,7 @@ from .chat import ChatTemplate, load_chat_template
 RETRY_STATUS = {408, 409, 425, 429}
 BACKOFF_BASE_S = 0.5
 BACKOFF_CAP_S = 30.0
+RETRY_AFTER_CAP_S = 300.0  # a hosted API may ask for a minute or more; beyond this a misconfigured server is assumed
 MAX_N = 16  # choices per request when grouping
 
 
@@ -50,6 +57,42 @@ class ServerError(UserError):
     def __init__(self, message: str, status: int | None = None, body: str = ""):
         super().__init__(message)
         self.status, self.body = status, body
+
+
+class _Endpoint:
+    """One base URL's health: benched (not used) until ``not_before`` after failures or a Retry-After."""
+
+    def __init__(self, url: str):
+        self.url = url
+        self.not_before = 0.0  # time.monotonic()
+        self.benched_at = -1.0
+        self.failures = 0  # consecutive, counted once per incident
+        self.requests = 0
+        self.failed = 0
+
+    def fail(self, sent_at: float, retry_after: float | None) -> None:
+        now = time.monotonic()
+        self.failed += 1
+        if sent_at >= self.benched_at:  # a new incident, not another request that was already in flight
+            self.failures += 1
+        if retry_after is not None:
+            until = now + min(retry_after, RETRY_AFTER_CAP_S)
+        else:
+            until = now + random.uniform(0.5, 1.0) * min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2 ** (self.failures - 1))
+        if until > self.not_before:
+            self.not_before = until
+        self.benched_at = now
+
+    def ok(self) -> None:
+        self.failures = 0
+
+
+class _Failure(Exception):
+    """A retryable failure of one attempt."""
+
+    def __init__(self, kind: str, message: str, retry_after: float | None = None):
+        super().__init__(message)
+        self.kind, self.retry_after = kind, retry_after
 
 
 @dataclass
@@ -95,6 +138,9 @@ class OpenAIBackend(Backend):
         self._template_resolved = bool(chat_template)
         self._rr = 0
         self._rr_lock = threading.Lock()
+        self._endpoints = [_Endpoint(u) for u in self.base_urls]
+        self._stats: dict[str, Any] = {"requests": 0, "retries": 0, "retries_by_kind": {}, "failovers": 0,
+                                       "retry_after_waits": 0}  # Retry-After > 0 answers, each benching its URL
         self._n_supported = True
 
     # ------------------------------------------------------------------------------------------ prompt mode
@@ -177,39 +223,90 @@ class OpenAIBackend(Backend):
 
     # ------------------------------------------------------------------------------------------ HTTP
     def _next_url(self) -> str:
+        return self._pick(None)[0].url
+
+    def _pick(self, avoid: _Endpoint | None) -> tuple[_Endpoint, float]:
+        """The next endpoint (round-robin over those not benched, ``avoid`` last) and how long to wait for it."""
         with self._rr_lock:
-            url = self.base_urls[self._rr % len(self.base_urls)]
+            now = time.monotonic()
+            n = len(self._endpoints)
+            order = [self._endpoints[(self._rr + k) % n] for k in range(n)]
             self._rr += 1
-        return url
+            up = [e for e in order if e.not_before <= now]
+            if len(up) > 1 and avoid in up:
+                up.remove(avoid)
+            ep = up[0] if up else min(order, key=lambda e: e.not_before)
+            ep.requests += 1
+            return ep, max(0.0, ep.not_before - now)
+
+    def _count(self, kind: str) -> None:
+        with self._rr_lock:
+            self._stats["retries"] += 1
+            by = self._stats["retries_by_kind"]
+            by[kind] = by.get(kind, 0) + 1
+
+    def stats(self) -> dict[str, Any]:
+        """What the run needed from the servers: requests, retries by kind, failovers, per-URL counts."""
+        with self._rr_lock:
+            out = json.loads(json.dumps(self._stats))
+            out["endpoints"] = {e.url: {"requests": e.requests, "failed": e.failed} for e in self._endpoints}
+        return out
+
+    async def _attempt(self, client: httpx.AsyncClient, url: str, payload: dict, path: str) -> dict:
+        try:
+            resp = await client.post(url, json=payload)
+        except httpx.TimeoutException as e:
+            raise _Failure("timeout", f"{type(e).__name__}: {e}".rstrip(": ")) from None
+        except httpx.ConnectError as e:
+            raise _Failure("connect", f"{type(e).__name__}: {e}".rstrip(": ")) from None
+        except httpx.TransportError as e:  # reset, or the body cut short (RemoteProtocolError, ReadError)
+            raise _Failure("disconnect", f"{type(e).__name__}: {e}".rstrip(": ")) from None
+        if resp.status_code == 200:
+            try:
+                data = resp.json()
+            except ValueError:
+                raise _Failure("bad_body", f"HTTP 200 with a body that is not JSON: {resp.text[:200]!r}") from None
+            why = _unfinished(data, path)
+            if why:
+                raise _Failure("incomplete", f"HTTP 200 with an unfinished completion ({why})")
+            return data
+        if resp.status_code in RETRY_STATUS or resp.status_code >= 500:
+            raise _Failure(f"http_{resp.status_code}", f"HTTP {resp.status_code}: {resp.text[:300]}",
+                           _retry_after(resp.headers.get("retry-after")))
+        raise ServerError(f"{url} answered HTTP {resp.status_code}: {resp.text[:500]}", resp.status_code, resp.text)
 
     async def _post(self, client: httpx.AsyncClient, path: str, payload: dict) -> tuple[dict, str, float]:
         last = ""
+        failed: _Endpoint | None = None
         for attempt in range(self.max_retries + 1):
-            url = self._next_url() + path
-            retry_after = None
+            ep, wait = self._pick(failed)
+            if failed is not None:
+                if ep is not failed and wait == 0:
+                    with self._rr_lock:
+                        self._stats["failovers"] += 1
+                else:  # nowhere else to go: back off (full jitter), and at least until the URL's bench ends
+                    wait = max(wait, random.uniform(0, min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2 ** (attempt - 1))))
+            if wait > 0:
+                await asyncio.sleep(wait)
+            url = ep.url + path
             t0 = time.perf_counter()
+            sent_at = time.monotonic()
+            with self._rr_lock:
+                self._stats["requests"] += 1
             try:
-                resp = await client.post(url, json=payload)
-            except httpx.TransportError as e:  # connect/read errors and timeouts
-                last = f"{type(e).__name__}: {e}".rstrip(": ")
-            else:
-                if resp.status_code == 200:
-                    try:
-                        return resp.json(), url, time.perf_counter() - t0
-                    except ValueError:
-                        last = f"HTTP 200 with a body that is not JSON: {resp.text[:200]!r}"
-                elif resp.status_code in RETRY_STATUS or resp.status_code >= 500:
-                    last = f"HTTP {resp.status_code}: {resp.text[:300]}"
-                    retry_after = _retry_after(resp.headers.get("retry-after"))
-                else:
-                    raise ServerError(f"{url} answered HTTP {resp.status_code}: {resp.text[:500]}",
-                                      resp.status_code, resp.text)
-            if attempt == self.max_retries:
-                break
-            delay = random.uniform(0, min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2 ** attempt))
-            if retry_after is not None:
-                delay = max(delay, min(retry_after, BACKOFF_CAP_S))
-            await asyncio.sleep(delay)
+                data = await self._attempt(client, url, payload, path)
+            except _Failure as f:
+                last = f"{url}: {f}"
+                ep.fail(sent_at, f.retry_after)
+                failed = ep
+                if attempt < self.max_retries:
+                    self._count(f.kind)
+                    if f.retry_after:
+                        with self._rr_lock:
+                            self._stats["retry_after_waits"] += 1
+                continue
+            ep.ok()
+            return data, url, time.perf_counter() - t0
         raise ServerError(f"{path} failed after {self.max_retries + 1} attempts over {', '.join(self.base_urls)}; "
                           f"last error: {last}")
 
@@ -345,6 +442,23 @@ class OpenAIBackend(Backend):
             "options": {"concurrency": self.concurrency, "max_retries": self.max_retries, "timeout": self.timeout,
                         "n_grouping": self._n_supported},
         }
+
+
+def _unfinished(data: Any, path: str) -> str | None:
+    """Why a 200 response does not hold finished completions (None when it does): a server or proxy that returns
+    what it had so far must not have it recorded as a complete sample."""
+    if not isinstance(data, dict):
+        return "not a JSON object"
+    choices = data.get("choices")
+    if not isinstance(choices, list) or not choices:
+        return "no choices"
+    for c in choices:
+        if not isinstance(c, dict) or not c.get("finish_reason"):
+            return "a choice without finish_reason"
+        text = c.get("text") if path == "/completions" else (c.get("message") or {}).get("content")
+        if text is not None and not isinstance(text, str):
+            return "a choice whose text is not a string"
+    return None
 
 
 def _retry_after(value: str | None) -> float | None:
