@@ -157,10 +157,13 @@ def cmd_compare(a) -> int:
         if not (Path(d) / "manifest.json").exists():
             raise UserError(f"{d} is not a run dir: no manifest.json")
     res = compare_runs(Path(a.run_a), Path(a.run_b))
-    print(res.to_markdown() if a.markdown else res.to_text())
+    if a.json:
+        print(json.dumps(res.to_json(), indent=2))
+    else:
+        print(res.to_markdown() if a.markdown else res.to_text())
     if a.html:
         Path(a.html).write_text(res.to_html(), encoding="utf-8")
-        print(f"html: {a.html}")
+        print(f"html: {a.html}", file=sys.stderr if a.json else sys.stdout)  # stdout stays one JSON document
     return 0
 
 
@@ -197,6 +200,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("run_b")
     c.add_argument("--html", default=None, help="also write an HTML table to this file")
     c.add_argument("--markdown", action="store_true", help="print Markdown instead of the terminal table")
+    c.add_argument("--json", action="store_true", help="print the machine-readable result (JSON) instead")
     sub.add_parser("tasks", help="list the known tasks")
     tr = sub.add_parser("train", help="GRPO or the four-stage R1 pipeline (TRL) from a recipe")
     tr.add_argument("--recipe", required=True, help="a recipe file or the name of one in training/recipes/ (e.g. cpu_demo)")

@@ -1,13 +1,17 @@
 """`r1 compare A B`: per task, is B's pass@1 different from A's on the problems both runs share?
 
 Problems are the unit: each problem's pass@1 (mean correctness of its samples) is paired across the two runs, and
-the delta (B - A) gets a paired bootstrap CI and p-value. When both runs have a single sample per problem the
-outcomes are binary pairs and the p-value is the exact McNemar test (the bootstrap CI is still shown).
+the delta (B - A) gets a paired bootstrap CI and a paired sign-flip permutation p-value (harness.metrics). When both
+runs have a single sample per problem the outcomes are binary pairs and the p-value is the exact McNemar test (the
+same test for such data; the bootstrap CI is still shown). With fewer than metrics.MIN_PAIRED_PROBLEMS shared
+problems there is no p-value and the verdict says so. ``r1 compare --json`` prints ``CompareResult.to_json()``.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from harness import metrics
 from harness.config import BOOTSTRAP_SEED, CI_LEVEL
@@ -35,6 +39,7 @@ class TaskComparison:
     test: str
     discordant: tuple[int, int] | None = None  # McNemar: (A right / B wrong, A wrong / B right)
     notes: list[str] = field(default_factory=list)
+    no_test: str | None = None  # why there is no p-value (too few shared problems)
 
     @property
     def significant(self) -> bool:
@@ -44,6 +49,8 @@ class TaskComparison:
     def verdict(self) -> str:
         if self.delta is None:
             return "no shared problems"
+        if self.p_value is None:
+            return "too few shared problems to test"
         if not self.significant:
             return "no significant difference"
         return "B better" if self.delta > 0 else "A better"
@@ -79,6 +86,8 @@ class CompareResult:
             if t.samples_a != t.samples_b:
                 out.append(f"{t.task}: samples per problem differ (A {t.samples_a}, B {t.samples_b}); pass@1 is "
                            f"comparable, its noise is not")
+            if t.no_test:
+                out.append(f"{t.task}: {t.no_test}; no p-value")
             out += [f"{t.task}: {n}" for n in t.notes]
         if not self.tasks:
             out.append("no task has scored samples in both runs: nothing to compare")
@@ -96,10 +105,30 @@ class CompareResult:
             blocks.append(Table(["setting", "A", "B"], [list(s) for s in self.settings], set()))
         blocks.append(Table(list(self.HEADERS), self.rows(), {1, 2, 3, 4, 6}))
         blocks.append(Para(f"pass@1 in percent on shared problems; delta in percentage points; * = p < {ALPHA}. "
-                           "CI and p from a paired bootstrap over problems; McNemar (exact) when both runs have one "
-                           "sample per problem."))
+                           "CI from a paired bootstrap over problems, p from a paired sign-flip permutation test "
+                           "(exact up to 16 problems that differ); McNemar (exact) when both runs have one sample per "
+                           f"problem; no p-value below {metrics.MIN_PAIRED_PROBLEMS} shared problems."))
         blocks += [Warn(n) for n in self.notes()]
         return blocks
+
+    def to_json(self) -> dict[str, Any]:
+        """The machine-readable result (`r1 compare --json`): fractions, not percent; NaN and missing as null."""
+        def run(r: Run) -> dict:
+            return {"path": str(r.path), "label": r.label, "model": r.model}
+
+        def task(t: TaskComparison) -> dict:
+            return {"task": t.task, "n_shared": t.n_shared, "only_a": t.only_a, "only_b": t.only_b,
+                    "samples_a": t.samples_a, "samples_b": t.samples_b, "pass@1_a": _num(t.pass1_a),
+                    "pass@1_b": _num(t.pass1_b), "delta": _num(t.delta),
+                    "ci": [_num(t.ci[0]), _num(t.ci[1])] if t.ci else None, "ci_level": CI_LEVEL,
+                    "p_value": _num(t.p_value), "test": t.test if t.p_value is not None else None,
+                    "discordant": list(t.discordant) if t.discordant else None, "significant": t.significant,
+                    "verdict": t.verdict, "no_test_reason": t.no_test, "notes": t.notes}
+
+        return {"a": run(self.run_a), "b": run(self.run_b), "alpha": ALPHA,
+                "settings_differ": [{"field": f, "a": a, "b": b} for f, a, b in self.settings],
+                "tasks": [task(t) for t in self.tasks], "only_in_a": self.only_in_a, "only_in_b": self.only_in_b,
+                "notes": self.notes()}
 
     def to_markdown(self) -> str:
         return render_markdown(self._blocks())
@@ -121,10 +150,15 @@ class CompareResult:
             if j == 0:
                 lines.append("  ".join("-" * w for w in widths))
         lines.append("")
-        lines.append(f"pass@1 in %, delta in points; * = p < {ALPHA} (paired bootstrap over shared problems; "
-                     f"McNemar when both runs have one sample per problem)")
+        lines.append(f"pass@1 in %, delta in points; * = p < {ALPHA} (bootstrap CI and sign-flip permutation p over "
+                     f"shared problems; McNemar when both runs have one sample per problem; no p-value below "
+                     f"{metrics.MIN_PAIRED_PROBLEMS} shared problems)")
         lines += [f"note: {n}" for n in self.notes()]
         return "\n".join(lines) + "\n"
+
+
+def _num(x: float | None) -> float | None:
+    return None if x is None or (isinstance(x, float) and math.isnan(x)) else float(x)
 
 
 def _signed(x: float | None) -> str:
@@ -165,10 +199,12 @@ def compare_task(name: str, run_a: Run, run_b: Run) -> TaskComparison:
     a = [ca[p][1] / ca[p][0] for p in shared]
     b = [cb[p][1] / cb[p][0] for p in shared]
     res = metrics.paired_bootstrap(a, b, resamples=PAIRED_RESAMPLES, seed=BOOTSTRAP_SEED, level=CI_LEVEL)
-    p_value, test, discordant = res.p_value, "paired bootstrap", None
+    p_value, test, discordant = res.p_value, res.test or DASH, None
     if all(ca[p][0] == 1 for p in shared) and all(cb[p][0] == 1 for p in shared):
-        only_a, only_b, p_value = metrics.mcnemar([x == 1.0 for x in a], [x == 1.0 for x in b])
+        only_a, only_b, p_mcnemar = metrics.mcnemar([x == 1.0 for x in a], [x == 1.0 for x in b])
         test, discordant = "McNemar exact", (only_a, only_b)
+        if p_value is not None:  # too few problems stays too few, whatever the test
+            p_value = p_mcnemar
     # Same problem and sample index but another prompt: a template or option change, not only the model.
     differ = total = 0
     for p in shared:
@@ -184,7 +220,7 @@ def compare_task(name: str, run_a: Run, run_b: Run) -> TaskComparison:
         task=name, n_shared=len(shared), only_a=len(set(ca) - set(cb)), only_b=len(set(cb) - set(ca)),
         samples_a=_span(sorted(ca[p][0] for p in shared)), samples_b=_span(sorted(cb[p][0] for p in shared)),
         pass1_a=sum(a) / len(a), pass1_b=sum(b) / len(b), delta=res.delta, ci=res.ci, p_value=p_value, test=test,
-        discordant=discordant, notes=notes,
+        discordant=discordant, notes=notes, no_test=res.note,
     )
 
 

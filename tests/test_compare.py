@@ -46,7 +46,7 @@ def test_clear_difference_is_significant_and_delta_is_paired(tmp_path):
     res = compare_runs(a, b)
     (t,) = res.tasks
     pa, pb = _pass1_by_problem(a, "aime2024"), _pass1_by_problem(b, "aime2024")
-    assert t.n_shared == 30 and t.test == "paired bootstrap"
+    assert t.n_shared == 30 and t.test.startswith("sign-flip")
     assert t.delta == pytest.approx(sum(pb[p] - pa[p] for p in pa) / 30)
     assert t.ci[0] < t.delta < t.ci[1] and t.ci[0] > 0
     assert t.p_value < 0.01 and t.verdict == "B better"
@@ -130,3 +130,28 @@ def test_cli_compare_and_report(tmp_path):
     assert f"report: {tmp_path / 'rep' / 'report.html'}" in rep
     md = (tmp_path / "rep" / "report.md").read_text().splitlines()
     assert [ln.split("|")[2].strip() for ln in md if ln.startswith("| aime2024 |")] == ["1: m [a]", "2: m [b]"]
+
+
+def test_one_shared_problem_is_never_significant(tmp_path):
+    # Every paired difference identical (one problem): the old bootstrap p was 1/10000, "B better *".
+    a = binary_run(tmp_path / "a", {"p0": False})
+    b = binary_run(tmp_path / "b", {"p0": True})
+    (t,) = compare_runs(a, b).tasks
+    assert t.delta == 1.0 and t.p_value is None and not t.significant
+    assert t.verdict == "too few shared problems to test"
+    assert "only 1 shared problem: too few for a significance test" in compare_runs(a, b).to_text()
+
+
+def test_cli_compare_json_itself_and_one_problem_apart(tmp_path):
+    pids = {f"p{i:02d}": i % 3 == 0 for i in range(20)}
+    a = binary_run(tmp_path / "a", pids)
+    b = binary_run(tmp_path / "b", {**pids, "p01": True})  # B also solves p01
+    same = json.loads(run_r1("compare", str(a), str(a), "--json").stdout)
+    (t,) = same["tasks"]
+    assert (t["delta"], t["p_value"], t["ci"], t["significant"]) == (0.0, 1.0, [0.0, 0.0], False)
+    assert t["verdict"] == "no significant difference" and same["settings_differ"] == []
+    one = json.loads(run_r1("compare", str(a), str(b), "--json").stdout)
+    (t,) = one["tasks"]
+    assert t["delta"] == pytest.approx(1 / 20) and t["discordant"] == [0, 1] and t["p_value"] == 1.0
+    assert t["test"] == "McNemar exact" and t["verdict"] == "no significant difference"
+    assert t["pass@1_b"] - t["pass@1_a"] == pytest.approx(0.05)
