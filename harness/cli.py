@@ -30,8 +30,15 @@ def _add_eval(sub) -> None:
     p.add_argument("--data-dir", default=None, help="local data mirror laid out like shared/data (or R1_DATA_DIR)")
     p.add_argument("--batch-size", type=int, default=config.DEFAULT_BATCH_SIZE, help="fsync samples.jsonl every N samples")
     p.add_argument("--overwrite", action="store_true", help="discard an existing run in --out")
-    p.add_argument("--think-prefix", dest="think_prefix", action=argparse.BooleanOptionalAction, default=True,
-                   help="force responses to start with '<think>\\n' (the paper's protocol; default on)")
+    p.add_argument("--think-prefix", dest="think_prefix", choices=("auto", "on", "off"), default="auto",
+                   help="start responses with '<think>\\n' (the paper's protocol). auto (default): on for reasoning "
+                        "models (chat template or harness/models.py registry), off for plain chat models; never "
+                        "twice when the chat template already ends with it. The decision is in the manifest")
+    p.add_argument("--no-think-prefix", dest="think_prefix", action="store_const", const="off",
+                   help=argparse.SUPPRESS)  # the old spelling of --think-prefix off
+    p.add_argument("--dry-run", nargs="?", const=3, type=int, default=None, metavar="N",
+                   help="print the first N (default 3) requests exactly as the model receives them (chat template, "
+                        "think prefix), with sampling settings and seeds; generate nothing, write nothing")
     p.add_argument("--system-prompt", default=None, help="a system message (the paper uses none)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     b = p.add_argument_group("backend options")
@@ -68,8 +75,8 @@ def cmd_eval(a) -> int:
     from .config import GenerationConfig
     from .runner import EvalSpec, evaluate
 
-    gen = GenerationConfig(think_prefix=a.think_prefix).with_(temperature=a.temperature, top_p=a.top_p,
-                                                               max_tokens=a.max_tokens, system_prompt=a.system_prompt)
+    gen = GenerationConfig().with_(temperature=a.temperature, top_p=a.top_p, max_tokens=a.max_tokens,
+                                   system_prompt=a.system_prompt)
     if gen.max_tokens < 1:
         raise UserError("--max-tokens must be >= 1")
     if not 0 <= gen.temperature:
@@ -93,13 +100,27 @@ def cmd_eval(a) -> int:
                          "tensor_parallel_size": a.tensor_parallel_size, "data_parallel_size": a.data_parallel_size,
                          "chat_template": a.chat_template, "batch_size": a.gen_batch_size},
         task_options={"since": a.since, "until": a.until, "cf_standings": a.cf_standings},
+        think_prefix_mode=a.think_prefix,
     )
+    if a.dry_run is not None:
+        from .runner import dry_run
+
+        if a.dry_run < 0:
+            raise UserError("--dry-run N: N must be >= 0")
+        print(dry_run(spec, a.dry_run))
+        return 0
     results = evaluate(spec)
     _print_summary(results, out)
     return 0
 
 
 def _print_summary(results: dict, out: Path) -> None:
+    from .prompting import think_warning
+
+    decision = (results.get("manifest") or {}).get("think_prefix")
+    if isinstance(decision, dict):
+        print(f"think prefix: {decision.get('mode')} -> {'on' if decision.get('enabled') else 'off'} "
+              f"({decision.get('reason')})")
     for name, r in results["tasks"].items():
         p1 = r.get("pass@1")
         ci = r.get("pass@1_ci") or [None, None]
@@ -113,7 +134,26 @@ def _print_summary(results: dict, out: Path) -> None:
         if r.get("incomplete_problems") or r.get("missing_problems"):
             line += f" INCOMPLETE({len(r.get('incomplete_problems', [])) + len(r.get('missing_problems', []))} problems)"
         print(line)
+        warn = think_warning(name, r, decision if isinstance(decision, dict) else None)
+        if warn:
+            print(warn)
+        if r.get("context_capped_samples"):
+            print(f"warning: {name}: {r['context_capped_samples']} sample(s) were cut by the model's context before "
+                  f"--max-tokens (max_tokens_granted on the record); raise --n-ctx or lower --max-tokens")
+    stats = (results.get("manifest") or {}).get("backend_stats")
+    if stats:
+        print(server_stats_line(stats))
     print(f"results: {out / 'results.json'}")
+
+
+def server_stats_line(stats: dict) -> str:
+    """One line of what the servers needed over the whole run (all invocations): retries by kind, failovers."""
+    kinds = ", ".join(f"{k} {v}" for k, v in sorted((stats.get("retries_by_kind") or {}).items()))
+    line = f"server: {stats.get('requests', 0)} requests, {stats.get('retries', 0)} retries"
+    if kinds:
+        line += f" ({kinds})"
+    line += f", {stats.get('failovers', 0)} failovers, {stats.get('retry_after_waits', 0)} Retry-After waits"
+    return line
 
 
 def _pct(x) -> str:

@@ -199,3 +199,25 @@ def template_renderer(backend: str, model: str, chat_template: str | None = None
             t = tok.chat_template
             tmpl = ChatTemplate(t, f"tokenizer:{model}", tok.bos_token or "", tok.eos_token or "") if t else None
     return TemplateRenderer(backend, model, tmpl)
+
+
+def unclosed_think_stop(record: dict) -> bool:
+    """The sample stopped on its own (finish_reason "stop") inside a ``<think>`` block it never closed: what a
+    plain chat model does when forced to start with "<think>\\n" (it answers, then ends the turn, and the verifier
+    finds no answer after ``</think>``)."""
+    if record.get("finish_reason") != "stop":
+        return False
+    text = record.get("completion") or ""
+    start = text.rfind("<think>")
+    return start >= 0 and "</think>" not in text[start:]
+
+
+def think_warning(task: str, result: dict, decision: dict | None) -> str | None:
+    """The run summary's warning when most of a task's samples stopped with ``<think>`` unclosed."""
+    rate = result.get("unclosed_think_stop_rate")
+    if rate is None or rate <= UNCLOSED_THINK_WARN:
+        return None
+    hint = "--think-prefix off" if not decision or decision.get("enabled") else "--think-prefix on"
+    return (f"warning: {task}: {100 * rate:.0f}% of samples stopped on their own without closing <think>; this "
+            f"model may not be a reasoning model (think prefix: {(decision or {}).get('reason', 'unknown')}). "
+            f"Re-run with {hint} into another --out to compare.")

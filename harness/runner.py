@@ -25,6 +25,7 @@ from .backends.base import GenRequest, make_backend
 from .config import BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED, CI_LEVEL, DEFAULT_BATCH_SIZE, GenerationConfig, THINK_PREFIX
 from .errors import UserError
 from .store import RunStore, now, package_versions, git_revision, record_key
+from .tally import TaskTally, cons_at_k_ids
 from .task import Problem, ScoreItem, Task, get_task, sample_seed
 from .verifiers.base import ERROR, NO_ANSWER, STATUSES, TRUNCATED, Verdict
 
@@ -47,6 +48,11 @@ class EvalSpec:
     backend_options: dict[str, Any] = field(default_factory=dict)
     task_options: dict[str, Any] = field(default_factory=dict)
     progress: bool = True
+    # `--think-prefix auto|on|off`; None = take ``gen.think_prefix`` as given (on/off). Resolved against the
+    # backend's chat template and harness.models' registry once the backend exists (harness.prompting).
+    think_prefix_mode: str | None = None
+    judge: Any = None  # harness.judge.JudgeConfig for judge-graded tasks (simpleqa, frames)
+    paper_stage: str | None = None  # manifest "paper_stage": zero|dev1|dev2|dev3|r1 (reports' per-stage view)
 
 
 def prompt_hash(messages: list[dict], prefix: str) -> str:
@@ -92,9 +98,11 @@ def score_records(task: Task, problems: dict[str, Problem], records: list[dict])
     items = []
     for r in records:
         items.append(ScoreItem(problems[str(r["problem_id"])], r.get("completion") or "", r.get("finish_reason") or "stop",
-                               r.get("prompt_meta") or {}))
+                               r.get("prompt_meta") or {}, key=record_key(r)))
     try:
         verdicts = task.score_many(items)
+    except UserError:  # the user's to fix (e.g. no judge for a judge-graded task), not a task bug
+        raise
     except Exception as e:  # a task bug must not silently become a score of 0: it is an `error` verdict, counted
         log.exception("task %s: scoring failed", task.name)
         return [Verdict(ERROR, detail={"exception": f"{type(e).__name__}: {e}"[:500]}) for _ in items]
@@ -166,43 +174,49 @@ class ScoringThread(threading.Thread):
 # ---------------------------------------------------------------------------------------------------------------
 # Aggregation
 # ---------------------------------------------------------------------------------------------------------------
-def _mean_tokens(records: list[dict]) -> float | None:
-    """Imported runs may carry no token counts: then the mean is unknown (None), not 0."""
-    toks = [r["completion_tokens"] for r in records if r.get("completion_tokens") is not None]
-    return float(np.mean(toks)) if toks else None
+class PlannedRecords:
+    """The records of planned problems, re-iterable: a task's ``extra_results`` walks them after the tally did, so a
+    streamed run is read from disk again instead of being held in memory."""
+
+    def __init__(self, records, planned: set[str]):
+        self.records, self.planned = records, planned
+
+    def __iter__(self):
+        return (r for r in self.records if str(r["problem_id"]) in self.planned)
 
 
-def aggregate_task(task: Task, problems: list[Problem], records: list[dict], n_requested: int) -> dict[str, Any]:
-    by_pid: dict[str, list[dict]] = defaultdict(list)
-    planned = {p.id for p in problems}
-    for r in records:
-        if str(r["problem_id"]) in planned:
-            by_pid[str(r["problem_id"])].append(r)
-    for recs in by_pid.values():
-        recs.sort(key=lambda r: int(r["sample_idx"]))
+def aggregate_task(task: Task, problems: list[Problem], records, n_requested: int,
+                   tally: TaskTally | None = None) -> dict[str, Any]:
+    """results.json's entry for a task. ``records``: a list, or any re-iterable (e.g. a file streamed twice): one pass
+    counts per-problem outcomes into compact arrays (skipped when the caller already filled ``tally``), metrics are
+    computed from those."""
+    if tally is None:
+        tally = TaskTally(problems)
+        for r in records:
+            tally.add(r)
 
     counts, per_problem, cons_hits = [], {}, {}
     cons_k = task.cons_k if task.cons_k else (n_requested if n_requested > 1 else None)
     cons_k = min(cons_k, n_requested) if cons_k else None
-    missing = [p.id for p in problems if p.id not in by_pid]
-    incomplete = [p.id for p in problems if 0 < len(by_pid.get(p.id, [])) < n_requested]
-    for p in problems:
-        recs = by_pid.get(p.id)
-        if not recs:
+    missing = [p.id for i, p in enumerate(problems) if not tally.n_of(i)]
+    incomplete = [p.id for i, p in enumerate(problems) if 0 < tally.n_of(i) < n_requested]
+    for i, p in enumerate(problems):
+        n = tally.n_of(i)
+        if not n:
             continue
-        correct = [r.get("verdict") == "correct" for r in recs]
-        counts.append((len(recs), sum(correct)))
-        per_problem[p.id] = sum(correct) / len(recs)
-        if cons_k and len(recs) >= cons_k:
-            cons_hits[p.id] = metrics.cons_at_k([r.get("answer_key") for r in recs], correct, cons_k)
+        ok, keys = tally.outcomes(i)
+        c = int(ok.sum())
+        counts.append((n, c))
+        per_problem[p.id] = c / n
+        if cons_k and n >= cons_k:
+            cons_hits[p.id] = cons_at_k_ids(ok, keys, cons_k)
 
     values = list(per_problem.values())
-    all_recs = [r for recs in by_pid.values() for r in recs]
     verdicts = {s: 0 for s in STATUSES}
-    for r in all_recs:
-        v = r.get("verdict") if r.get("verdict") in verdicts else "unscored"
-        verdicts[v] = verdicts.get(v, 0) + 1
-    n_samples = len(all_recs)
+    for v, cnt in tally.verdicts.items():
+        v = v if v in verdicts else "unscored"
+        verdicts[v] = verdicts.get(v, 0) + cnt
+    n_samples = tally.n_samples
     res: dict[str, Any] = {
         "pass@1": float(np.mean(values)) if values else None,
         "pass@1_ci": list(metrics.bootstrap_ci(values, BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED, CI_LEVEL)) if values else None,
@@ -216,11 +230,10 @@ def aggregate_task(task: Task, problems: list[Problem], records: list[dict], n_r
         "verdicts": verdicts,
         "truncation_rate": verdicts[TRUNCATED] / n_samples if n_samples else None,
         "no_answer_rate": verdicts[NO_ANSWER] / n_samples if n_samples else None,
-        "mean_completion_tokens": _mean_tokens(all_recs),
+        "mean_completion_tokens": tally.mean_tokens(),
     }
     pass_k, excluded = {}, {}
-    for k in range(1, n_requested + 1):
-        pk = metrics.pass_at_k_over(counts, k)
+    for k, pk in metrics.pass_at_k_curve(counts, n_requested).items():
         if pk.value is not None:
             pass_k[str(k)] = pk.value
         if pk.n_excluded:
@@ -241,13 +254,28 @@ def aggregate_task(task: Task, problems: list[Problem], records: list[dict], n_r
                 groups[str(meta[pid].get(key))].append(v)
             bd[key] = {g: {"pass@1": float(np.mean(vs)), "n_problems": len(vs)} for g, vs in sorted(groups.items())}
         res["breakdowns"] = bd
-    res.update(task.extra_results(problems, all_recs))
+    res.update(task.extra_results(problems, PlannedRecords(records, set(tally.pos))))
+    res.update(_prompt_health(PlannedRecords(records, set(tally.pos)), n_samples))
     return res
 
 
 # ---------------------------------------------------------------------------------------------------------------
 # Entry points
 # ---------------------------------------------------------------------------------------------------------------
+def _prompt_health(records, n_samples: int) -> dict[str, Any]:
+    """Signs that the prompt protocol did not suit the model: samples that stopped on their own with their
+    ``<think>`` never closed (a plain chat model given the think prefix), and samples whose budget the context
+    cut below --max-tokens (``max_tokens_granted`` on the record)."""
+    from .prompting import unclosed_think_stop
+
+    unclosed = capped = 0
+    for r in records:
+        unclosed += unclosed_think_stop(r)
+        capped += r.get("max_tokens_granted") is not None
+    return {"unclosed_think_stop_rate": unclosed / n_samples if n_samples else None,
+            "context_capped_samples": capped}
+
+
 def build_manifest(spec: EvalSpec, tasks: list[Task], ns: dict[str, int], model_info: dict) -> dict:
     return {
         "model": spec.model,
@@ -261,6 +289,8 @@ def build_manifest(spec: EvalSpec, tasks: list[Task], ns: dict[str, int], model_
         "versions": package_versions(),
         "git_revision": git_revision(),
         "source": "eval",
+        **({"paper_stage": spec.paper_stage} if spec.paper_stage else {}),
+        **({"judge": spec.judge.describe()} if spec.judge is not None else {}),
     }
 
 
@@ -273,19 +303,52 @@ def evaluate(spec: EvalSpec) -> dict:
         raise UserError("-n must be >= 1")
     # Load data before starting a backend: a missing file should fail in a second, not after a model load.
     problems = {t.name: t.problems(spec.data_dir, spec.limit) for t in tasks}
+    from . import judge as judging
+
+    judging.preflight(tasks, spec.judge)  # a judge-graded task without a (reachable) judge fails now
     store = RunStore(spec.out)
+    judging.attach(tasks, spec.out, spec.judge)
     backend = make_backend(spec.backend, spec.model, **spec.backend_options)
     try:
-        manifest = store.open_for_run(build_manifest(spec, tasks, ns, backend.describe()), overwrite=spec.overwrite)
-        _generate(spec, store, backend, tasks, problems, ns)
+        decision = resolve_think_prefix(spec, backend, store)
+        spec.gen = spec.gen.with_(think_prefix=decision.enabled)
+        new_manifest = build_manifest(spec, tasks, ns, backend.describe())
+        new_manifest["think_prefix"] = decision.to_dict()
+        manifest = store.open_for_run(new_manifest, overwrite=spec.overwrite)
+        if manifest.get("think_prefix") != new_manifest["think_prefix"]:  # a resumed run: this invocation's say
+            manifest["think_prefix"] = new_manifest["think_prefix"]
+            store.write_manifest(manifest)
+        for f in ("paper_stage", "judge"):  # likewise: a resumed run takes this invocation's tag and judge
+            if f in new_manifest and manifest.get(f) != new_manifest[f]:
+                manifest[f] = new_manifest[f]
+                store.write_manifest(manifest)
+        try:
+            _generate(spec, store, backend, tasks, problems, ns)
+        finally:  # also when the server gave up: what it took to get this far belongs to the run's record
+            record_backend_stats(store, manifest, backend)
     finally:
         backend.close()
-    return score_run(spec.out, data_dir=spec.data_dir, rescore=False, manifest=manifest)
+    return score_run(spec.out, data_dir=spec.data_dir, rescore=False, manifest=manifest, judge=spec.judge)
 
 
-def _generate(spec: EvalSpec, store: RunStore, backend, tasks: list[Task], problems, ns) -> None:
-    existing = store.load_samples(repair=True)
-    done = {record_key(r) for r in existing}
+def resolve_think_prefix(spec: EvalSpec, backend, store: RunStore | None = None):
+    """The think-prefix decision for this run (harness.prompting.decide_think_prefix). Resuming under ``auto``
+    keeps what the run started with (an old manifest holds a bool), so an old run dir still resumes."""
+    from .prompting import ThinkDecision, decide_think_prefix
+
+    mode = spec.think_prefix_mode if spec.think_prefix_mode is not None else spec.gen.think_prefix
+    decision = decide_think_prefix(mode, getattr(backend, "template", None), backend.model_names())
+    if decision.mode == "auto" and store is not None and not spec.overwrite and store.manifest_path.exists():
+        before = (store.read_manifest().get("generation") or {}).get("think_prefix")
+        if isinstance(before, bool) and before != decision.enabled:
+            decision = ThinkDecision("auto", before, f"resumed run: kept the think prefix it started with "
+                                                     f"({'on' if before else 'off'}); auto alone would say: "
+                                                     f"{decision.reason}")
+    return decision
+
+
+def build_requests(spec: EvalSpec, tasks: list[Task], problems, ns, done=frozenset()):
+    """(requests, per-key record metadata) for every sample not in ``done``, in task/problem/sample order."""
     prefix = THINK_PREFIX if spec.gen.think_prefix else ""
     requests: list[GenRequest] = []
     meta_by_key: dict[tuple, dict] = {}
@@ -304,6 +367,70 @@ def _generate(spec: EvalSpec, store: RunStore, backend, tasks: list[Task], probl
                                            top_p=spec.gen.top_p, seed=seed, stop=tuple(t.stop), assistant_prefix=prefix,
                                            key=key))
                 meta_by_key[key] = {"seed": seed, "prompt_hash": prompt_hash(msgs, prefix), "prompt_meta": pr.meta}
+    return requests, meta_by_key
+
+
+def dry_run(spec: EvalSpec, count: int = 3) -> str:
+    """`r1 eval --dry-run`: the first ``count`` requests exactly as the model would receive them (chat template,
+    think prefix, sampling settings, seed). Generates nothing and writes nothing; the llamacpp / openai backends
+    are constructed (no weights load until generation), hf / vllm only render with the model's template."""
+    from .prompting import preview, template_renderer
+
+    tasks = [get_task(n) for n in spec.tasks]
+    for t in tasks:
+        configure_task(t, spec.task_options)
+    ns = {t.name: spec.n or t.default_k for t in tasks}
+    if any(v < 1 for v in ns.values()):
+        raise UserError("-n must be >= 1")
+    problems = {t.name: t.problems(spec.data_dir, spec.limit) for t in tasks}
+    store = RunStore(spec.out)
+    done = set() if spec.overwrite else {record_key(r) for r in store.load_samples(repair=False)}
+    backend = template_renderer(spec.backend, spec.model, spec.backend_options.get("chat_template"))
+    if backend is None:
+        backend = make_backend(spec.backend, spec.model, **spec.backend_options)
+    try:
+        decision = resolve_think_prefix(spec, backend, store)
+        spec.gen = spec.gen.with_(think_prefix=decision.enabled)
+        requests, _ = build_requests(spec, tasks, problems, ns, done)
+        head = [f"dry run: nothing is generated and nothing is written to {spec.out}",
+                f"model: {spec.model} (backend {spec.backend}); run seed {spec.seed}; "
+                f"generation: {json.dumps(spec.gen.to_dict())}",
+                f"requests: {len(requests)} to generate" + (f" ({len(done)} already in {store.samples_path})"
+                                                             if done else "")]
+        return "\n".join(head) + "\n" + preview(backend, requests, decision, count)
+    finally:
+        close = getattr(backend, "close", None)
+        if close:
+            close()
+
+
+def record_backend_stats(store: RunStore, manifest: dict, backend) -> None:
+    """Add this invocation's server statistics (retries by kind, failovers; openai backend) to the manifest's
+    ``backend_stats``, summed over every invocation of the run."""
+    stats = getattr(backend, "stats", None)
+    new = stats() if callable(stats) else None
+    if not new or not new.get("requests"):
+        return
+    manifest["backend_stats"] = _add_counts(manifest.get("backend_stats") or {}, new)
+    store.write_manifest(manifest)
+
+
+def _add_counts(a: dict, b: dict) -> dict:
+    out = dict(a)
+    for k, v in b.items():
+        if isinstance(v, dict):
+            out[k] = _add_counts(out.get(k) or {}, v)
+        elif isinstance(v, (int, float)) and not isinstance(v, bool):
+            out[k] = (out.get(k) or 0) + v
+        else:
+            out[k] = v
+    return out
+
+
+def _generate(spec: EvalSpec, store: RunStore, backend, tasks: list[Task], problems, ns) -> None:
+    existing = store.load_samples(repair=True)
+    done = {record_key(r) for r in existing}
+    requests, meta_by_key = build_requests(spec, tasks, problems, ns, done)
     total = sum(len(problems[t.name]) * ns[t.name] for t in tasks)
     task_map = {t.name: t for t in tasks}
     prob_map = {t.name: {p.id: p for p in problems[t.name]} for t in tasks}
@@ -319,15 +446,19 @@ def _generate(spec: EvalSpec, store: RunStore, backend, tasks: list[Task], probl
         return
     bar = _progress(total, total - len(requests), spec.progress)
     app = store.samples_appender()
-    t0, tokens, since_sync = time.perf_counter(), 0, 0
+    t0, tokens, since_sync, written = time.perf_counter(), 0, 0, 0
     try:
-        for req, comp in backend.stream(requests):
+        for req, comp in _saying_what_is_saved(backend.stream(requests), store, lambda: len(existing) + written):
             task, pid, idx = req.key
             rec = {"task": task, "problem_id": pid, "sample_idx": idx, **meta_by_key[req.key],
                    "completion": req.assistant_prefix + comp.text, "finish_reason": comp.finish_reason,
                    "prompt_tokens": comp.prompt_tokens, "completion_tokens": comp.completion_tokens,
                    "latency": round(comp.latency, 4)}
+            granted = _granted(req, comp)
+            if granted is not None:
+                rec["max_tokens_granted"] = granted
             app.write([rec])
+            written += 1
             since_sync += 1
             if since_sync >= spec.batch_size:
                 app.sync()
@@ -346,6 +477,26 @@ def _generate(spec: EvalSpec, store: RunStore, backend, tasks: list[Task], probl
     scorer.finish()
 
 
+def _granted(req: GenRequest, comp) -> int | None:
+    """The generation budget the backend really gave when the context cut it below the request's max_tokens
+    (llamacpp / hf / vllm say so in ``extra``; a server's "length" stop short of max_tokens means the same)."""
+    g = (comp.extra or {}).get("max_tokens_granted")
+    if g is None and comp.finish_reason == "length" and 0 < comp.completion_tokens < req.max_tokens \
+            and not (comp.extra or {}).get("completion_tokens_estimated"):
+        g = comp.completion_tokens
+    return int(g) if g is not None and g < req.max_tokens else None
+
+
+def _saying_what_is_saved(stream, store: RunStore, saved):
+    """A backend that gives up (e.g. a server down past its retry budget) ends the run with one line that also
+    says what is kept and how to go on."""
+    try:
+        yield from stream
+    except UserError as e:
+        raise UserError(f"{e} | {saved()} sample(s) are saved in {store.samples_path}; re-run the same command to "
+                        f"resume") from e
+
+
 def _progress(total: int, initial: int, enabled: bool):
     if not enabled:
         return None
@@ -354,33 +505,71 @@ def _progress(total: int, initial: int, enabled: bool):
     return tqdm(total=total, initial=initial, unit="sample", dynamic_ncols=True, desc="r1 eval")
 
 
-def score_run(out: Path, data_dir: str | None = None, rescore: bool = True, manifest: dict | None = None) -> dict:
-    """Score the run dir's samples (all of them when ``rescore``, else only unscored ones) and write results.json."""
+SCORE_BATCH = 4096  # records scored per score_many call while a run is folded: bounds memory, keeps the pool busy
+
+
+class _TaskRecordsOnDisk:
+    """One task's records in a run's samples.jsonl, re-read from disk at each iteration."""
+
+    def __init__(self, store: RunStore, task: str):
+        self.store, self.task = store, task
+
+    def __iter__(self):
+        return (r for r in self.store.iter_samples() if r["task"] == self.task)
+
+
+def score_run(out: Path, data_dir: str | None = None, rescore: bool = True, manifest: dict | None = None,
+              judge=None, rejudge: bool = False) -> dict:
+    """Score the run dir's samples (all of them when ``rescore``, else only unscored ones) and write results.json.
+
+    Streams: records are read in key order, scored in batches, tallied into compact per-problem arrays and written
+    to a new samples.jsonl that replaces the old one atomically; memory does not grow with the number of samples."""
     store = RunStore(Path(out))
     manifest = manifest or store.read_manifest()
     data_dir = data_dir or manifest.get("data_dir")
-    records = store.load_records()
-    by_task: dict[str, list[dict]] = defaultdict(list)
-    for r in records:
-        by_task[r["task"]].append(r)
-    results: dict[str, Any] = {}
-    final: list[dict] = []
+    ctx: dict[str, tuple[Task, list[Problem], dict[str, Problem], TaskTally]] = {}
     for name, tman in manifest.get("tasks", {}).items():
         task = get_task(name)
         configure_task(task, tman.get("options") or {})
         tman = {**tman, "source": manifest.get("source")}
         problems = planned_problems(task, tman, store, data_dir)
-        pmap = {p.id: p for p in problems}
-        all_recs = by_task.pop(name, [])
-        final.extend(all_recs)  # records outside the planned problems are kept as they are, never dropped
-        recs = [r for r in all_recs if str(r["problem_id"]) in pmap]
-        todo = recs if rescore else [r for r in recs if not r.get("verdict")]
+        ctx[name] = (task, problems, {p.id: p for p in problems}, TaskTally(problems))
+    from . import judge as judging
+
+    # judge-graded tasks: stored judgments are reused; only missing ones (or all, with rejudge) go to the judge
+    if judging.attach([c[0] for c in ctx.values()], store.root, judge, manifest, rejudge) and judge is not None:
+        if manifest.get("judge") != judge.describe():
+            manifest["judge"] = judge.describe()
+            store.write_manifest(manifest)
+
+    def scored_batch(name: str, batch: list[dict]) -> list[dict]:
+        c = ctx.get(name)
+        if c is None:  # records of tasks no longer in the manifest: kept as they are, never dropped
+            return batch
+        task, _, pmap, tally = c
+        planned = [r for r in batch if str(r["problem_id"]) in pmap]  # others are kept as they are, unscored
+        todo = planned if rescore else [r for r in planned if not r.get("verdict")]
         for r, v in zip(todo, score_records(task, pmap, todo) if todo else []):
             r.update(v.to_dict())
-        results[name] = aggregate_task(task, problems, recs, int(tman.get("n", 1)))
-    for name, recs in by_task.items():  # records of tasks no longer in the manifest: keep, never drop data
-        final.extend(recs)
-    store.finalize(final)
+        for r in planned:
+            tally.add(r)
+        return batch
+
+    def folded():
+        batch: list[dict] = []
+        for r in store.sorted_records():
+            if batch and (r["task"] != batch[0]["task"] or len(batch) >= SCORE_BATCH):
+                yield from scored_batch(batch[0]["task"], batch)
+                batch = []
+            batch.append(r)
+        if batch:
+            yield from scored_batch(batch[0]["task"], batch)
+
+    store.replace_samples(folded())
+    results: dict[str, Any] = {}
+    for name, (task, problems, _, tally) in ctx.items():
+        results[name] = aggregate_task(task, problems, _TaskRecordsOnDisk(store, name),
+                                       int(manifest["tasks"][name].get("n", 1)), tally=tally)
     out_obj = {"tasks": results, "manifest": manifest, "scored": now()}
     store.write_results(out_obj)
     return out_obj

@@ -390,6 +390,11 @@ class LlamaCppBackend(Backend):
             notes.append(f"llama.cpp puts the BOS token {bos!r} before this text (the model's add_bos_token)")
         elif add_bos and bos:
             notes.append(f"the text starts with BOS {bos!r} (written by the template): llama.cpp adds no second one")
+        n_train = next((v for k, v in self.gguf.metadata.items() if k.endswith(".context_length")), None)
+        ctx = self.n_ctx or n_train
+        if isinstance(ctx, int) and req.max_tokens >= ctx:
+            notes.append(f"max_tokens {req.max_tokens} does not fit the context of {ctx} tokens (prompt included): "
+                         "generation stops when the context is full and the sample records max_tokens_granted")
         return {"to": f"llamacpp (in-process llama.cpp, {self.path.name})", "text": text, "notes": notes}
 
     # ---- workers

@@ -11,8 +11,12 @@
 * ``Retry-After`` (429/503) benches that URL until then for *every* request (capped at ``RETRY_AFTER_CAP_S``).
 * ``stats()``: requests, retries by kind (``http_<status>``, ``timeout``, ``connect``, ``disconnect``, ``bad_body``,
   ``incomplete``), failovers and Retry-After waits; the runner puts them in the manifest and the run summary.
-* ``n > 1``: requests that differ only in their seed (same prompt and sampling settings, temperature > 0) are sent
-  as one request with ``n`` choices and the first member's seed. If the server rejects ``n`` (4xx) or returns fewer
+* Seeds: every sample is its own request carrying its own ``seed`` (the default), so a sample is the same sample
+  whatever else is in flight, as far as the server honours seeds. ``n_grouping=True`` (opt-in, recorded in the
+  manifest under ``options.n_grouping``) trades that for throughput:
+* ``n > 1`` (only with ``n_grouping``): requests that differ only in their seed (same prompt and sampling settings,
+  temperature > 0) are sent as one request with ``n`` choices and the first member's seed (the others' seeds are
+  not sent: the server draws their randomness). If the server rejects ``n`` (4xx) or returns fewer
   choices, the missing ones are sent one by one (n=1, own seed) and ``n`` is not tried again. Servers report usage
   for all choices together, so with n > 1 each choice's completion_tokens is an estimate (exact for choices cut at
   max_tokens; the rest split in proportion to text length; ``extra["completion_tokens_estimated"]``).
@@ -21,7 +25,11 @@
   locally exactly as the local backends render it and sent to ``/v1/completions``. Otherwise ``/v1/chat/completions``
   gets the messages plus a final assistant message holding the prefix, with ``continue_final_message: true,
   add_generation_prompt: false`` (vLLM's extension; servers without it may close the assistant turn instead).
-  Local rendering is preferred because it is the same prompt on every backend and needs no server extension.
+  With R1 / R1-Distill / QwQ templates that end the generation prompt with "<think>\\n" this still reaches the model
+  once: ``add_generation_prompt: false`` drops the template's own copy and the continued message supplies it (tested
+  on the real templates in tests/test_chat_templates.py). Without a prefix, the messages go as they are and the
+  server's template decides. Local rendering is preferred because it is the same prompt on every backend and needs
+  no server extension.
 * Token counts come from the server's ``usage``.
 """
 from __future__ import annotations
@@ -115,10 +123,10 @@ class OpenAIBackend(Backend):
 
     def __init__(self, model: str, *, base_url: str | Sequence[str] | None = None, api_key: str | None = None,
                  concurrency: int | None = None, max_retries: int | None = None, timeout: float | None = None,
-                 chat_template: str | None = None, **unknown: Any):
+                 chat_template: str | None = None, n_grouping: bool | None = None, **unknown: Any):
         if unknown:
             raise UserError(f"option(s) {', '.join(sorted(unknown))} do not apply to the openai backend (it takes "
-                            "base_url, api_key, concurrency, max_retries, timeout, chat_template)")
+                            "base_url, api_key, concurrency, max_retries, timeout, chat_template, n_grouping)")
         self.model = model
         self.base_urls = [u.rstrip("/") for u in split_csv(base_url or os.environ.get("OPENAI_BASE_URL"))]
         if not self.base_urls:
@@ -141,7 +149,9 @@ class OpenAIBackend(Backend):
         self._endpoints = [_Endpoint(u) for u in self.base_urls]
         self._stats: dict[str, Any] = {"requests": 0, "retries": 0, "retries_by_kind": {}, "failovers": 0,
                                        "retry_after_waits": 0}  # Retry-After > 0 answers, each benching its URL
-        self._n_supported = True
+        # n>1 merging drops every member's seed but the first: only when asked for
+        self._n_supported = bool(n_grouping)
+        self.n_grouping = bool(n_grouping)
 
     # ------------------------------------------------------------------------------------------ prompt mode
     def _headers(self) -> dict[str, str]:
@@ -180,6 +190,22 @@ class OpenAIBackend(Backend):
         if tmpl.bos_token and prompt.startswith(tmpl.bos_token):
             prompt = prompt[len(tmpl.bos_token):]
         return prompt
+
+    def model_names(self) -> list[str]:
+        return [self.model]
+
+    def wire(self, req: GenRequest) -> dict[str, Any]:
+        path = self.endpoint
+        body = self._payload(req, 1)
+        to = f"POST {self.base_urls[0]}{path}" + (f" (and {len(self.base_urls) - 1} more URL(s))" if len(self.base_urls) > 1 else "")
+        if "prompt" in body:
+            return {"to": to, "text": body["prompt"],
+                    "notes": ["chat template rendered here; the server tokenizes the text and adds BOS itself"]}
+        notes = ["the server renders its own chat template; what the model sees depends on it"]
+        if body.get("continue_final_message"):
+            notes.append("the think prefix is a continued assistant message (continue_final_message, "
+                         "add_generation_prompt: false; vLLM's extension)")
+        return {"to": to, "body": body, "notes": notes}
 
     def _payload(self, r: GenRequest, n: int) -> dict[str, Any]:
         p: dict[str, Any] = {"model": self.model, "max_tokens": int(r.max_tokens),
