@@ -19,7 +19,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
 from .errors import UserError
 
@@ -68,40 +68,69 @@ def atomic_write_json(path: Path, obj: Any) -> None:
 
 
 def read_jsonl_tolerant(path: Path, repair: bool = False) -> list[dict]:
-    """Records of a jsonl file written by us. A torn *last* line is dropped with a warning (and cut from the file
-    when ``repair``); a bad line anywhere else is corruption and an error naming the line."""
+    """Records of a jsonl file written by us (see ``iter_jsonl``), as a list."""
+    return list(iter_jsonl(path, repair=repair))
+
+
+def iter_jsonl(path: Path, repair: bool = False, offsets: bool = False) -> Iterator[Any]:
+    """Stream the records of a jsonl file written by us, one line in memory at a time (``offsets``: yield
+    ``(byte offset, record)``). A torn *last* line is dropped with a warning (and cut from the file when ``repair``);
+    a bad line anywhere else is corruption and an error naming the line."""
+    path = Path(path)
     if not path.exists():
-        return []
-    data = path.read_bytes()
-    out: list[dict] = []
-    lines = data.split(b"\n")
-    # A file that ends in "\n" yields a final empty chunk; a torn write leaves a non-empty final chunk.
-    complete, tail = lines[:-1], lines[-1]
-    offset = 0
-    for lineno, raw in enumerate(complete, 1):
-        offset += len(raw) + 1
-        if not raw.strip():
-            continue
-        try:
-            out.append(json.loads(raw))
-        except (json.JSONDecodeError, UnicodeDecodeError) as e:
-            if lineno == len(complete) and not tail.strip():
-                log.warning("%s: dropping unreadable last line %d (torn write)", path, lineno)
+        return
+    with open(path, "rb") as f:
+        offset, lineno = 0, 0
+        for raw in f:
+            lineno += 1
+            start, offset = offset, offset + len(raw)
+            if not raw.strip():
+                continue
+            try:
+                rec = json.loads(raw)
+            except (json.JSONDecodeError, UnicodeDecodeError) as e:
+                if f.read().strip():  # more records follow: not a torn write but a damaged file
+                    raise UserError(f"{path}:{lineno}: corrupt record ({e}); the run dir is damaged") from e
+                log.warning("%s: dropping torn last line %d (the previous run died mid-write)", path, lineno)
                 if repair:
-                    _truncate(path, offset - len(raw) - 1)
-                return out
-            raise UserError(f"{path}:{lineno}: corrupt record ({e}); the run dir is damaged") from e
-    if tail.strip():
-        try:
-            out.append(json.loads(tail))
-            if repair:  # complete JSON but no newline: add it so the next append starts a new line
-                with open(path, "ab") as f:
-                    f.write(b"\n")
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            log.warning("%s: dropping torn last line %d (the previous run died mid-write)", path, len(lines))
-            if repair:
-                _truncate(path, offset)
-    return out
+                    _truncate(path, start)
+                return
+            if not raw.endswith(b"\n") and repair:  # complete JSON but no newline: the next append needs a new line
+                with open(path, "ab") as g:
+                    g.write(b"\n")
+            yield (start, rec) if offsets else rec
+
+
+class KeySet:
+    """Set of sample keys in a few bits each (a bitmap of sample indices per problem): a million keys fit in
+    kilobytes, where a set of tuples takes a hundred megabytes."""
+
+    def __init__(self) -> None:
+        self._bits: dict[tuple[str, str], bytearray] = {}
+        self._n = 0
+
+    def add(self, key: Key) -> bool:
+        """Add ``key``; False if it was already there."""
+        task, pid, idx = key
+        bits = self._bits.get((task, pid))
+        if bits is None:
+            bits = self._bits[(task, pid)] = bytearray()
+        byte, bit = divmod(int(idx), 8)
+        if byte >= len(bits):
+            bits.extend(bytes(byte + 1 - len(bits)))
+        if bits[byte] >> bit & 1:
+            return False
+        bits[byte] |= 1 << bit
+        self._n += 1
+        return True
+
+    def __contains__(self, key: Key) -> bool:
+        bits = self._bits.get((key[0], key[1]))
+        byte, bit = divmod(int(key[2]), 8)
+        return bits is not None and byte < len(bits) and bool(bits[byte] >> bit & 1)
+
+    def __len__(self) -> int:
+        return self._n
 
 
 def _truncate(path: Path, size: int) -> None:
@@ -253,22 +282,90 @@ class RunStore:
     def load_samples(self, repair: bool = False) -> list[dict]:
         return read_jsonl_tolerant(self.samples_path, repair=repair)
 
+    def iter_samples(self, repair: bool = False) -> Iterator[dict]:
+        return iter_jsonl(self.samples_path, repair=repair)
+
     def load_scores(self, repair: bool = False) -> dict[Key, dict]:
-        return {record_key(r): r for r in read_jsonl_tolerant(self.scores_path, repair=repair)}
+        return {record_key(r): {f: r.get(f) for f in SCORE_FIELDS}
+                for r in iter_jsonl(self.scores_path, repair=repair)}
 
     def load_records(self, repair: bool = False) -> list[dict]:
         """Sample records with their latest verdicts merged in; duplicates (same key) keep the first generation."""
+        return list(self.iter_records(repair=repair))
+
+    def iter_records(self, repair: bool = False) -> Iterator[dict]:
+        """``load_records`` streamed in file order: memory holds pending verdicts and a bitmap of keys seen."""
         scores = self.load_scores(repair=repair)
-        seen: dict[Key, dict] = {}
-        for r in self.load_samples(repair=repair):
+        seen = KeySet()
+        for r in self.iter_samples(repair=repair):
             k = record_key(r)
-            if k in seen:
+            if not seen.add(k):
                 continue
             s = scores.get(k)
             if s:
-                r = {**r, **{f: s.get(f) for f in SCORE_FIELDS}}
-            seen[k] = r
-        return list(seen.values())
+                r = {**r, **s}
+            yield r
+
+    def sorted_records(self) -> Iterator[dict]:
+        """``load_records`` in key order (task, problem id, sample index), streamed: one pass indexes each line's
+        key and byte offset in compact arrays, the second reads the lines in order (sequentially when the file is
+        already sorted, as a finished run's is)."""
+        import numpy as np
+        from array import array
+
+        codes: dict[tuple[str, str], int] = {}
+        code_arr, idx_arr, off_arr = array("q"), array("q"), array("q")
+        for off, r in iter_jsonl(self.samples_path, offsets=True):
+            task, pid, idx = record_key(r)
+            c = codes.get((task, pid))
+            if c is None:
+                c = codes[(task, pid)] = len(codes)
+            code_arr.append(c)
+            idx_arr.append(idx)
+            off_arr.append(off)
+        if not off_arr:
+            return
+        rank = np.empty(len(codes), dtype=np.int64)
+        rank[[codes[k] for k in sorted(codes)]] = np.arange(len(codes))
+        prob = rank[np.frombuffer(code_arr, dtype=np.int64)]
+        idx = np.frombuffer(idx_arr, dtype=np.int64)
+        order = np.lexsort((idx, prob))  # stable: of two lines with one key, the first written comes first
+        prob, idx = prob[order], idx[order]
+        keep = np.ones(order.size, dtype=bool)
+        keep[1:] = (prob[1:] != prob[:-1]) | (idx[1:] != idx[:-1])
+        offsets = np.frombuffer(off_arr, dtype=np.int64)[order[keep]]
+        del code_arr, idx_arr, prob, idx, order, keep, codes
+        scores = self.load_scores()
+
+        def merged(r: dict) -> dict:
+            s = scores.get(record_key(r))
+            return {**r, **s} if s else r
+
+        if offsets.size == len(off_arr) and bool(np.all(np.diff(offsets) > 0)):
+            for r in iter_jsonl(self.samples_path):
+                yield merged(r)
+            return
+        with open(self.samples_path, "rb") as f:
+            for off in offsets.tolist():
+                f.seek(off)
+                yield merged(json.loads(f.readline()))
+
+    def replace_samples(self, records: Iterable[dict]) -> int:
+        """Atomically replace samples.jsonl by ``records`` (streamed to a temp file, fsynced, renamed) and drop
+        scores.jsonl, whose verdicts the records now carry. A crash before the rename leaves the old files whole."""
+        tmp = self.samples_path.with_name(SAMPLES + ".tmp")
+        n = 0
+        with open(tmp, "w", encoding="utf-8") as f:
+            for r in records:
+                f.write(json.dumps(r, ensure_ascii=False, default=str) + "\n")
+                n += 1
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, self.samples_path)
+        _fsync_dir(self.root)
+        if self.scores_path.exists():
+            self.scores_path.unlink()
+        return n
 
     def samples_appender(self) -> JsonlAppender:
         return JsonlAppender(self.samples_path)
@@ -278,10 +375,7 @@ class RunStore:
 
     def finalize(self, records: list[dict]) -> None:
         """Fold verdicts into samples.jsonl (atomic rewrite) and drop scores.jsonl."""
-        order = sorted(records, key=lambda r: (r["task"], str(r["problem_id"]), int(r["sample_idx"])))
-        atomic_write_text(self.samples_path, "".join(json.dumps(r, ensure_ascii=False, default=str) + "\n" for r in order))
-        if self.scores_path.exists():
-            self.scores_path.unlink()
+        self.replace_samples(sorted(records, key=record_key))
 
     def write_results(self, results: dict) -> None:
         atomic_write_json(self.results_path, results)
