@@ -4,12 +4,14 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 WHEELS ?= $(HOME)/.cache/r1-harness/wheels
 LLAMA_CPP := llama-cpp-python==0.3.36
-# Benchmark data: a local mirror laid out like shared/data (CI and developers have ../shared beside the repo).
-R1_DATA_DIR ?= $(if $(wildcard ../shared/data),$(abspath ../shared/data),)
+# Benchmark data: a local mirror laid out like shared/data: ../shared/data beside the repo (CI, developers), else the
+# one `make data` wrote, else none (the hub, where reachable).
+DATA_OUT ?= $(HOME)/.local/share/r1-harness/data
+R1_DATA_DIR ?= $(if $(wildcard ../shared/data),$(abspath ../shared/data),$(if $(wildcard $(DATA_OUT)),$(DATA_OUT),))
 export R1_DATA_DIR
 DEMO_OUT ?= runs/demo
 
-.PHONY: install install-dev demo test test-fast bench train-demo distill-demo clean
+.PHONY: install install-dev data demo test test-fast bench train-demo distill-demo clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -43,10 +45,16 @@ install-dev: $(VENV)/.installed-dev
 # 0.95), then the report. SmolLM2-135M is no reasoning model: forcing "<think>\n" makes it think until the token limit,
 # so the demo turns the prefix off and uses short generations; the report flags both differences from the protocol.
 demo: install
-	$(BIN)/r1 eval --task arith$(if $(R1_DATA_DIR),$(comma)math500,) --limit 10 -n 4 --max-tokens 256 --no-think-prefix --out $(DEMO_OUT)
+	@if $(BIN)/r1 data where --task math500; then tasks=arith,math500; else \
+	  echo "demo: MATH-500 skipped (no data); evaluating arith only"; tasks=arith; fi; \
+	$(BIN)/r1 eval --task $$tasks --limit 10 -n 4 --max-tokens 256 --no-think-prefix --out $(DEMO_OUT)
 	$(BIN)/r1 report $(DEMO_OUT) --out $(DEMO_OUT)/report
 	@echo "results: $(DEMO_OUT)/results.json"
 	@echo "report:  $(DEMO_OUT)/report/report.html"
+
+# Benchmark data from each task's pinned upstream files, sha256-checked, into $(DATA_OUT) (make demo/test find it).
+data: install
+	$(BIN)/r1 data fetch --out $(DATA_OUT)
 
 test: install-dev
 	$(BIN)/python -m pytest -q --timeout 900 -p no:cacheprovider tests

@@ -30,6 +30,9 @@ def _add_eval(sub) -> None:
     p.add_argument("--data-dir", default=None, help="local data mirror laid out like shared/data (or R1_DATA_DIR)")
     p.add_argument("--batch-size", type=int, default=config.DEFAULT_BATCH_SIZE, help="fsync samples.jsonl every N samples")
     p.add_argument("--overwrite", action="store_true", help="discard an existing run in --out")
+    p.add_argument("--shard", default=None, metavar="I/N",
+                   help="generate only shard I of N (0 <= I < N) of the sample keys, a stable hash split; run the N "
+                        "shards anywhere, then join their dirs with `r1 merge`")
     p.add_argument("--think-prefix", dest="think_prefix", choices=("auto", "on", "off"), default="auto",
                    help="start responses with '<think>\\n' (the paper's protocol). auto (default): on for reasoning "
                         "models (chat template or harness/models.py registry), off for plain chat models; never "
@@ -63,6 +66,16 @@ def _add_eval(sub) -> None:
     t.add_argument("--since", default=None, help="livecodebench: first contest date (YYYY-MM-DD)")
     t.add_argument("--until", default=None, help="livecodebench: last contest date (YYYY-MM-DD)")
     t.add_argument("--cf-standings", default=None, help="codeforces: contest standings file (Codeforces API format)")
+    _add_stage_and_judge(p)
+
+
+def _add_stage_and_judge(p, rejudge: bool = False, stage: bool = True) -> None:
+    from .judge import PAPER_STAGES, add_judge_arguments
+
+    if stage:
+        p.add_argument("--paper-stage", default=None, choices=PAPER_STAGES,
+                       help="tag the run as the paper's pipeline stage (reports put it beside that stage's numbers)")
+    add_judge_arguments(p, rejudge=rejudge)
 
 
 def _default_out(model: str, tasks: str) -> Path:
@@ -85,12 +98,21 @@ def cmd_eval(a) -> int:
         raise UserError("--top-p must be in (0, 1]")
     if a.limit is not None and a.limit < 1:
         raise UserError("--limit must be >= 1")
+    if a.n is not None and a.n < 1:  # 0 used to mean "the task's default k": a full-length job nobody asked for
+        raise UserError(f"-n/--samples must be >= 1 (got {a.n}); leave it out for the task's default")
+    from .merge import parse_shard
+
+    shard = parse_shard(a.shard) if a.shard is not None else None
     out = Path(a.out) if a.out else _default_out(a.model, a.task)
     names = [s.strip() for s in a.task.split(",") if s.strip()]
     from .task import get_task
 
     for n in names:
         get_task(n)  # unknown task: fail before anything is loaded or written
+    from .judge import config_from_args, require_judge
+
+    judge_config = config_from_args(a)
+    require_judge([get_task(n) for n in names], judge_config)  # before any data or model is loaded
     spec = EvalSpec(
         tasks=names, model=a.model, backend=a.backend, out=out, gen=gen, n=a.n, limit=a.limit, seed=a.seed,
         data_dir=a.data_dir, batch_size=a.batch_size, overwrite=a.overwrite, progress=not a.no_progress,
@@ -100,7 +122,8 @@ def cmd_eval(a) -> int:
                          "tensor_parallel_size": a.tensor_parallel_size, "data_parallel_size": a.data_parallel_size,
                          "chat_template": a.chat_template, "batch_size": a.gen_batch_size},
         task_options={"since": a.since, "until": a.until, "cf_standings": a.cf_standings},
-        think_prefix_mode=a.think_prefix,
+        judge=judge_config, paper_stage=a.paper_stage,
+        think_prefix_mode=a.think_prefix, shard=shard,
     )
     if a.dry_run is not None:
         from .runner import dry_run
@@ -111,6 +134,18 @@ def cmd_eval(a) -> int:
         return 0
     results = evaluate(spec)
     _print_summary(results, out)
+    if shard:
+        print(f"shard {shard[0]}/{shard[1]}: this dir holds one slice of the run; join all {shard[1]} with "
+              f"`r1 merge DIR... --out D`")
+    return 0
+
+
+def cmd_merge(a) -> int:
+    from .merge import merge_runs
+
+    results = merge_runs([Path(d) for d in a.run_dirs], Path(a.out), allow_missing=a.allow_missing,
+                         data_dir=a.data_dir)
+    _print_summary(results, Path(a.out))
     return 0
 
 
@@ -163,7 +198,10 @@ def _pct(x) -> str:
 def cmd_score(a) -> int:
     from .runner import score_run
 
-    results = score_run(Path(a.run_dir), data_dir=a.data_dir, rescore=True)
+    from .judge import config_from_args
+
+    results = score_run(Path(a.run_dir), data_dir=a.data_dir, rescore=True, judge=config_from_args(a),
+                        rejudge=a.rejudge)
     _print_summary(results, Path(a.run_dir))
     return 0
 
@@ -171,7 +209,10 @@ def cmd_score(a) -> int:
 def cmd_import(a) -> int:
     from .importing import import_run
 
-    results = import_run(a.format, a.task, Path(a.file), Path(a.out), a.model, data_dir=a.data_dir, overwrite=a.overwrite)
+    from .judge import config_from_args
+
+    results = import_run(a.format, a.task, Path(a.file), Path(a.out), a.model, data_dir=a.data_dir, overwrite=a.overwrite,
+                         paper_stage=a.paper_stage, judge=config_from_args(a))
     _print_summary(results, Path(a.out))
     return 0
 
@@ -221,9 +262,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-v", "--verbose", action="store_true")
     sub = p.add_subparsers(dest="cmd", required=True, metavar="COMMAND")
     _add_eval(sub)
+    mg = sub.add_parser("merge", help="join the run dirs of `r1 eval --shard I/N` into one run dir")
+    mg.add_argument("run_dirs", nargs="+")
+    mg.add_argument("--out", required=True)
+    mg.add_argument("--allow-missing", action="store_true",
+                    help="write the merged run although planned samples are missing (results mark them incomplete)")
+    mg.add_argument("--data-dir", default=None)
     s = sub.add_parser("score", help="re-score a run dir's samples without generating")
     s.add_argument("run_dir")
     s.add_argument("--data-dir", default=None)
+    _add_stage_and_judge(s, rejudge=True, stage=False)
     i = sub.add_parser("import", help="turn other tools' generations into a run dir")
     i.add_argument("--format", required=True, help="jsonl | lm-eval | lcb")
     i.add_argument("--task", required=True)
@@ -232,6 +280,7 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("--data-dir", default=None)
     i.add_argument("--overwrite", action="store_true")
     i.add_argument("file")
+    _add_stage_and_judge(i)
     r = sub.add_parser("report", help="Markdown + HTML + PNG report, measured vs paper")
     r.add_argument("run_dirs", nargs="+")
     r.add_argument("--out", required=True)
@@ -242,6 +291,19 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--markdown", action="store_true", help="print Markdown instead of the terminal table")
     c.add_argument("--json", action="store_true", help="print the machine-readable result (JSON) instead")
     sub.add_parser("tasks", help="list the known tasks")
+    dp = sub.add_parser("data", help="benchmark data: fetch a local mirror (laid out like shared/data) or verify one")
+    dsub = dp.add_subparsers(dest="data_cmd", required=True, metavar="ACTION")
+    df = dsub.add_parser("fetch", help="download each task's pinned upstream files and check their sha256")
+    df.add_argument("--task", default=None, help="only these task ids (comma separated; default: all)")
+    df.add_argument("--out", default=None, help="mirror dir (default: ~/.local/share/r1-harness/data)")
+    df.add_argument("--from", dest="mirror", default=None,
+                    help="another mirror to copy from first (http(s) URL or directory laid out like shared/data)")
+    dw = dsub.add_parser("where", help="say where data would come from (mirror, hub) for these tasks; exit 1 if nowhere")
+    dw.add_argument("--task", default=None)
+    dw.add_argument("--data-dir", default=None)
+    dv = dsub.add_parser("verify", help="check a mirror's files against the recorded sha256")
+    dv.add_argument("--task", default=None)
+    dv.add_argument("--data-dir", default=None, help="the mirror (default: R1_DATA_DIR)")
     tr = sub.add_parser("train", help="GRPO or the four-stage R1 pipeline (TRL) from a recipe")
     tr.add_argument("--recipe", required=True, help="a recipe file or the name of one in training/recipes/ (e.g. cpu_demo)")
     tr.add_argument("--stage", type=int, default=None, help="run only stage N of the pipeline (1-based)")
@@ -279,13 +341,32 @@ def cmd_train(a) -> int:
     return 0
 
 
+def cmd_data(a) -> int:
+    from . import datafetch
+    from .data import data_dir
+
+    tasks = [t.strip() for t in a.task.split(",") if t.strip()] if a.task else None
+    if a.data_cmd == "fetch":
+        return datafetch.main_fetch(a.out, tasks, a.mirror)
+    if a.data_cmd == "where":
+        return datafetch.main_where(tasks, a.data_dir)
+    mirror = data_dir(a.data_dir)
+    if mirror is None:
+        raise UserError("r1 data verify: pass --data-dir or set R1_DATA_DIR")
+    bad = datafetch.verify(mirror, tasks)
+    for line in bad:
+        print(line)
+    print(f"{mirror}: {'OK' if not bad else f'{len(bad)} files missing or different'}")
+    return 1 if bad else 0
+
+
 def cmd_distill(a) -> int:
     from distill.pipeline import run_from_args
 
     return run_from_args(a)
 
 
-COMMANDS = {"train": cmd_train, "distill": cmd_distill, "eval": cmd_eval, "score": cmd_score, "import": cmd_import, "report": cmd_report,
+COMMANDS = {"merge": cmd_merge, "data": cmd_data, "train": cmd_train, "distill": cmd_distill, "eval": cmd_eval, "score": cmd_score, "import": cmd_import, "report": cmd_report,
             "compare": cmd_compare, "tasks": cmd_tasks}
 
 

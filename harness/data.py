@@ -31,9 +31,19 @@ class HubSource:
         return f"{self.repo_id}@{self.revision}" + (f" ({self.config}/{self.split})" if self.config else f" ({self.split})")
 
 
+def default_mirror_dir() -> Path:
+    """Where `r1 data fetch` / `make data` put the mirror when no --out is given; used when nothing else is set."""
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "r1-harness" / "data"
+
+
 def data_dir(explicit: str | os.PathLike | None = None) -> Path | None:
+    """--data-dir, else R1_DATA_DIR, else the mirror `make data` wrote (if it exists), else None (the hub)."""
     d = explicit or os.environ.get(ENV_VAR)
-    return Path(d).expanduser() if d else None
+    if d:
+        return Path(d).expanduser()
+    fetched = default_mirror_dir()
+    return fetched if fetched.is_dir() else None
 
 
 def resolve(relpath: str, hub: HubSource | None = None, explicit_dir: str | os.PathLike | None = None) -> Path:
@@ -42,12 +52,12 @@ def resolve(relpath: str, hub: HubSource | None = None, explicit_dir: str | os.P
     hub_txt = f"; upstream: {hub.describe()}" if hub else ""
     if base is None:
         raise DataMissing(
-            f"no data directory for {relpath}: pass --data-dir or set {ENV_VAR} to a local mirror "
-            f"laid out like shared/data{hub_txt}"
+            f"no data directory for {relpath}: run `r1 data fetch` (or `make data`), or pass --data-dir / set "
+            f"{ENV_VAR} to a local mirror laid out like shared/data{hub_txt}"
         )
     path = base / relpath
     if not path.exists():
-        raise DataMissing(f"missing data file {path}{hub_txt}")
+        raise DataMissing(f"missing data file {path}{hub_txt}; `r1 data fetch --out {base}` fills it")
     return path
 
 
