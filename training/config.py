@@ -15,7 +15,7 @@ A recipe YAML::
     model: embedded                 # HF id[@rev], local dir, .gguf path, or embedded
     out: runs/train/cpu_demo
     stages: [grpo]                  # pipeline order: cold_start | grpo | rejection_sft | grpo_all (see pipeline.py)
-    grpo: {task: arith, num_generations: 4, ...}        # GRPOSettings fields
+    grpo: {data: {hf: ..., path: ..., format: ...}, num_generations: 4, ...}   # GRPOSettings fields
     sft: {...}                      # SFTSettings fields
     rejection: {...}                # RejectionSettings fields
     eval: {tasks: [arith], limit: 20, ...}              # EvalSettings fields
@@ -52,13 +52,15 @@ R1_ZERO_TEMPLATE = (
 class GRPOSettings:
     """One GRPO stage. Fields named like TRL's GRPOConfig go there unchanged; ``extra`` passes any other field."""
 
-    task: str = "math500"
-    train_offset: int = 0  # problems [train_offset : train_offset + train_limit] train; eval uses the first ones
+    data: Any = None  # a prompt dataset (training/datasets.py source: {hf, path, format, columns, ...}): what trains
+    task: str | None = None  # or a harness task's problems (toy `arith`; a benchmark only with allow_train_on_eval)
+    train_offset: int = 0  # task problems [train_offset : train_offset + train_limit] train
     train_limit: int | None = None
     train_filter: dict[str, Any] = field(default_factory=dict)  # keep problems whose meta matches, e.g. {terms: 2}
     template: str = "r1_zero"  # r1_zero: the paper's raw-text template; chat: the task's messages + chat template
     think_prefix: bool = True  # end the prompt with "<think>\n" (DeepSeek's usage note); rewards restore it
-    rewards: list[str] = field(default_factory=lambda: ["accuracy", "format"])  # [R1 2.2.2] rule rewards
+    rewards: list[str] | None = None  # None: rewards.default_rewards (R1-Zero: accuracy + format; R1 stages 2 and 4
+    #                                   add language consistency [R1 2.3.2]); "model:PATH" = a reward model
     reward_weights: list[float] | None = None  # None = all 1.0 (TRL sums the weighted rewards)
     target_language: str = "en"  # for the `language` reward [R1 2.3.2]
     learning_rate: float = 3e-6  # [R1-2]
@@ -124,8 +126,9 @@ class RejectionSettings:
     """Stage 3 rejection sampling [R1 2.3.3]: sample prompts from the stage-2 checkpoint with the harness runner,
     keep correct, readable samples (distill/filters.py: the same funnel distillation uses), SFT on them."""
 
-    task: str = "math500"
-    limit: int | None = None  # the task's first `limit` problems (the runner's slice)
+    data: Any = None  # the prompt dataset sampled (training/datasets.py source)
+    task: str | None = None  # or a harness task (toy `arith`)
+    limit: int | None = None  # the first `limit` prompts (the runner's slice)
     samples_per_prompt: int = 4
     temperature: float = PAPER_TEMPERATURE
     top_p: float = PAPER_TOP_P
@@ -136,6 +139,8 @@ class RejectionSettings:
     report_only: list[str] = field(default_factory=list)  # filters counted but not applied (CPU demo: correct)
     max_per_prompt: int | None = None  # keep at most this many kept samples per problem
     sft_from: str = "base"  # base: the paper fine-tunes DeepSeek-V3-Base on the ~800k samples; previous: stage 2's
+    judge: dict[str, Any] | None = None  # generative judge {model, base_url, ...} (harness/judge.py) for answers no
+    #                                       rule checks [R1 2.3.3]; None = rule verifiers only
 
 
 @dataclass
@@ -163,14 +168,18 @@ class Recipe:
     device: str = "auto"
     threads: int | None = None
     stages: list[str] = field(default_factory=lambda: ["cold_start", "grpo", "rejection_sft", "grpo_all"])
-    cold_start_data: str | None = None  # jsonl of {"messages": [...]} ; "builtin:arith" = generated worked solutions
+    cold_start_data: Any = None  # a trace dataset (training/datasets.py source), or "builtin:arith"
     cold_start_limit: int | None = None
     grpo: GRPOSettings = field(default_factory=GRPOSettings)
     sft: SFTSettings = field(default_factory=SFTSettings)
     rejection: RejectionSettings = field(default_factory=RejectionSettings)
     eval: EvalSettings = field(default_factory=EvalSettings)
     stage_overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
-    non_reasoning_data: str | None = None  # stage 3's ~200k non-reasoning samples (jsonl of messages), if any
+    non_reasoning_data: Any = None  # stage 3's ~200k non-reasoning SFT samples: a trace dataset source, if any
+    data_dir: str | None = None  # benchmark mirror (R1_DATA_DIR) for decontamination and evaluation
+    decontaminate: bool = True  # drop training rows overlapping any benchmark (training/decontam.py)
+    decontam_ngram: int = 8  # open-r1's n
+    allow_train_on_eval: bool = False  # permit training on a task eval.tasks also scores (refused otherwise)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

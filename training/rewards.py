@@ -19,9 +19,15 @@ Rewards (the paper's are rule based, section 2.2.2 / 2.3.2):
   ``tags``       0.25 per R1-Zero tag present once and in order (open-r1's tag_count_reward; shaping for tiny models).
   ``language``   proportion of target-language words in the CoT (the stage-2 language-consistency reward).
   ``pkg.mod:fn``  any importable function with TRL's signature (a recipe's own reward).
+  ``model:PATH`` a Hugging Face sequence-classification model (hub id or local dir) scoring prompt + completion:
+                 stage 4's preference reward models [R1 2.3.4]; TRL runs it (``logits[:, 0]``).
+
+Defaults (``default_rewards``): R1-Zero accuracy + format; R1 stages 2 and 4 add ``language``.
 
 The forced ``"<think>\\n"`` prefix: when the prompt ends with it, the completion lacks it; ``make_reward(...,
-prefix=...)`` puts it back before format checks (``harness.verifiers.format.with_prefix``).
+prefix=...)`` puts it back before every check, accuracy included (``harness.verifiers.format.with_prefix``): the
+evaluation scores prefix + completion, so a think block never closed scores 0 in both (the "never close <think>"
+hack), and so does an answer given only inside the reasoning.
 """
 from __future__ import annotations
 
@@ -119,6 +125,8 @@ def make_reward(name: str, *, prefix: str | None = None, template: str = "r1_zer
                 max_completion_length: int | None = None, eos_ids: set[int] | None = None) -> RewardFn:
     """The reward function ``name`` (see ``REWARDS``), bound to the run's settings; its ``__name__`` is ``name``
     (TRL logs it as ``rewards/<name>/mean``)."""
+    if name.startswith(MODEL_PREFIX):
+        return load_reward_model(name[len(MODEL_PREFIX):])
     if ":" in name:  # a custom reward from a recipe: "package.module:function" with TRL's signature
         import importlib
 
@@ -131,7 +139,9 @@ def make_reward(name: str, *, prefix: str | None = None, template: str = "r1_zer
         raise ValueError(f"unknown reward {name!r}; known: {', '.join(REWARDS)} or package.module:function")
 
     def accuracy(prompts, completions, completion_ids=None, **kwargs) -> list[float]:
-        texts = [completion_text(c) for c in completions]
+        # The evaluation scores prefix + generated text (harness.runner stores it so): with the forced "<think>\n"
+        # restored, a think block that never closed has no answer, and an answer only inside it is not an answer.
+        texts = [fmt.with_prefix(completion_text(c), prefix) or "" for c in completions]
         reasons = finish_reasons(len(texts), completion_ids, max_completion_length, eos_ids)
         return [v.reward for v in accuracy_verdicts(texts, kwargs, reasons)]
 
@@ -158,12 +168,38 @@ def make_reward(name: str, *, prefix: str | None = None, template: str = "r1_zer
 
 
 REWARDS = ("accuracy", "format", "format_think", "tags", "language")
+MODEL_PREFIX = "model:"
+R1_ZERO_REWARDS = ("accuracy", "format")  # [R1 2.2.2]: rule rewards only
 
 
-def make_rewards(names: Sequence[str], **settings) -> list[RewardFn]:
-    """Reward functions for a recipe's ``rewards:`` list, in order (TRL sums them with ``reward_weights``)."""
-    return [make_reward(n, **settings) for n in names]
+def default_rewards(stage: str | None, template: str = "r1_zero") -> list[str]:
+    """A GRPO stage's rewards when the recipe lists none. R1-Zero: accuracy + format. R1 stage 2 (``grpo``) and
+    stage 4 (``grpo_all``): accuracy + format + the language-consistency reward [R1 2.3.2] (stage 4's preference
+    reward models are added by the recipe as ``model:PATH``)."""
+    layout = "format" if template == "r1_zero" else "format_think"
+    if stage in ("grpo", "grpo_all"):
+        return ["accuracy", layout, "language"]
+    return ["accuracy", layout]
+
+
+def load_reward_model(path: str):
+    """A Hugging Face sequence-classification model (id or local dir) as a GRPO reward: TRL scores prompt +
+    completion with it and takes ``logits[:, 0]`` (its tokenizer is loaded from the same path by TRL)."""
+    from transformers import AutoModelForSequenceClassification
+
+    try:
+        model = AutoModelForSequenceClassification.from_pretrained(path)
+    except (OSError, ValueError) as e:
+        raise ValueError(f"reward model:{path}: cannot load a sequence-classification model ({e})"[:400]) from None
+    model.eval()
+    return model
+
+
+def make_rewards(names: Sequence[str] | None, **settings) -> list[RewardFn]:
+    """Reward functions for a recipe's ``rewards:`` list, in order (TRL sums them with ``reward_weights``);
+    None = R1-Zero's accuracy + format. ``model:PATH`` entries are reward models (nn.Module; TRL runs them)."""
+    return [make_reward(n, **settings) for n in (names if names is not None else R1_ZERO_REWARDS)]
 
 
 __all__ = ["REWARDS", "KINDS", "make_reward", "make_rewards", "completion_text", "accuracy_verdicts",
-           "finish_reasons"]
+           "finish_reasons", "default_rewards", "load_reward_model", "MODEL_PREFIX", "R1_ZERO_REWARDS"]
