@@ -25,6 +25,7 @@ from .backends.base import GenRequest, make_backend
 from .config import BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED, CI_LEVEL, DEFAULT_BATCH_SIZE, GenerationConfig, THINK_PREFIX
 from .errors import UserError
 from .store import RunStore, now, package_versions, git_revision, record_key
+from .merge import in_shard
 from .tally import TaskTally, cons_at_k_ids
 from .task import Problem, ScoreItem, Task, get_task, sample_seed
 from .verifiers.base import ERROR, NO_ANSWER, STATUSES, TRUNCATED, Verdict
@@ -53,6 +54,7 @@ class EvalSpec:
     think_prefix_mode: str | None = None
     judge: Any = None  # harness.judge.JudgeConfig for judge-graded tasks (simpleqa, frames)
     paper_stage: str | None = None  # manifest "paper_stage": zero|dev1|dev2|dev3|r1 (reports' per-stage view)
+    shard: tuple[int, int] | None = None  # (I, N): only the sample keys of shard I of N (harness.merge)
 
 
 def prompt_hash(messages: list[dict], prefix: str) -> str:
@@ -290,6 +292,7 @@ def build_manifest(spec: EvalSpec, tasks: list[Task], ns: dict[str, int], model_
         "git_revision": git_revision(),
         "source": "eval",
         **({"paper_stage": spec.paper_stage} if spec.paper_stage else {}),
+        **({"shard": {"index": spec.shard[0], "count": spec.shard[1]}} if spec.shard else {}),
         **({"judge": spec.judge.describe()} if spec.judge is not None else {}),
     }
 
@@ -298,7 +301,7 @@ def evaluate(spec: EvalSpec) -> dict:
     tasks = [get_task(n) for n in spec.tasks]
     for t in tasks:
         configure_task(t, spec.task_options)
-    ns = {t.name: spec.n or t.default_k for t in tasks}
+    ns = {t.name: spec.n if spec.n is not None else t.default_k for t in tasks}
     if any(v < 1 for v in ns.values()):
         raise UserError("-n must be >= 1")
     # Load data before starting a backend: a missing file should fail in a second, not after a model load.
@@ -356,7 +359,7 @@ def build_requests(spec: EvalSpec, tasks: list[Task], problems, ns, done=frozens
         for p in problems[t.name]:
             for i in range(ns[t.name]):
                 key = (t.name, p.id, i)
-                if key in done:
+                if key in done or not in_shard(key, spec.shard):
                     continue
                 seed = sample_seed(spec.seed, t.name, p.id, i)
                 pr = t.prompt(p, seed)
@@ -379,7 +382,7 @@ def dry_run(spec: EvalSpec, count: int = 3) -> str:
     tasks = [get_task(n) for n in spec.tasks]
     for t in tasks:
         configure_task(t, spec.task_options)
-    ns = {t.name: spec.n or t.default_k for t in tasks}
+    ns = {t.name: spec.n if spec.n is not None else t.default_k for t in tasks}
     if any(v < 1 for v in ns.values()):
         raise UserError("-n must be >= 1")
     problems = {t.name: t.problems(spec.data_dir, spec.limit) for t in tasks}
@@ -432,6 +435,8 @@ def _generate(spec: EvalSpec, store: RunStore, backend, tasks: list[Task], probl
     done = {record_key(r) for r in existing}
     requests, meta_by_key = build_requests(spec, tasks, problems, ns, done)
     total = sum(len(problems[t.name]) * ns[t.name] for t in tasks)
+    if spec.shard:
+        total = len(requests) + sum(1 for k in done if in_shard(k, spec.shard))
     task_map = {t.name: t for t in tasks}
     prob_map = {t.name: {p.id: p for p in problems[t.name]} for t in tasks}
 

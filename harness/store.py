@@ -32,7 +32,8 @@ RESULTS = "results.json"
 PROBLEMS = "problems.jsonl"  # problems defined by an import (gold given on the line), beside the task's dataset
 
 # Fields that define what a run *is*: resuming with any of them changed would mix two experiments in one file.
-IDENTITY_FIELDS = ("model", "backend", "generation", "seed")
+# "shard": a shard dir resumed as another shard (or unsharded) would hold two slices under one label.
+IDENTITY_FIELDS = ("model", "backend", "generation", "seed", "shard")
 SCORE_FIELDS = ("verdict", "answer", "answer_key", "verdict_detail")
 
 Key = tuple[str, str, int]
