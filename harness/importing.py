@@ -10,10 +10,13 @@ from .store import RunStore, git_revision, package_versions
 
 
 def import_run(fmt: str, task_name: str, path: Path, out: Path, model: str | None, data_dir=None,
-               overwrite: bool = False) -> dict:
+               overwrite: bool = False, paper_stage: str | None = None, judge=None) -> dict:
+    from .judge import check_paper_stage, require_judge
     from .task import get_task
 
     task = get_task(task_name)
+    check_paper_stage(paper_stage)
+    require_judge([task], judge)  # a judge-graded task: fail before anything is written
     path = Path(path)
     if not path.exists():
         raise UserError(f"import file not found: {path}")
@@ -61,6 +64,7 @@ def import_run(fmt: str, task_name: str, path: Path, out: Path, model: str | Non
         "git_revision": git_revision(),
         "source": "import",
         "import": {"format": fmt, "file": str(path.resolve())},
+        **({"paper_stage": paper_stage} if paper_stage else {}),
     }
     store.open_for_run(manifest, overwrite=True)
     from .store import atomic_write_text
@@ -70,4 +74,4 @@ def import_run(fmt: str, task_name: str, path: Path, out: Path, model: str | Non
     app = store.samples_appender()
     app.write(records)
     app.close()
-    return score_run(out, data_dir=data_dir, rescore=True)
+    return score_run(out, data_dir=data_dir, rescore=True, judge=judge)

@@ -37,6 +37,7 @@ class ScoreItem:
     completion: str
     finish_reason: str
     prompt_meta: dict[str, Any]
+    key: tuple | None = None  # (task, problem_id, sample_idx) of a run's sample; graders that persist use it
 
 
 def sample_seed(run_seed: int, task: str, problem_id: str, sample_idx: int) -> int:
