@@ -86,7 +86,21 @@ def test_think_and_truncation(completion, finish, status, answer):
     ("\\fbox{7}", "7", "boxed"),
     ("\\boxed{\\left\\{ \\frac{1}{2}, \\frac{3}{4} \\right\\}}", "\\left\\{ \\frac{1}{2}, \\frac{3}{4} \\right\\}", "boxed"),
     ("\\boxed{1} and \\boxed{2}", "1, 2", "boxed"),
+    # a box outranks a later bare "answer is" phrase (was 6); math-verify's top form "final answer is $X$" after the
+    # boxes still replaces them (its own labelled cases: intermediate boxes, then Minerva's closing sentence)
+    ("\\boxed{5}\n\nThe answer is: 6", "5", "boxed"),
+    ("\\boxed{5}. So the answer is 6.", "5", "boxed"),
     ("\\boxed{5}\n\nFinal Answer: The final answer is $6$. I hope it is correct.", "6", "final_answer"),
+    ("The answer is: 6", "6", "final_answer"),
+    # a model that doubts a boxed answer and boxes another: the later box replaces it (was the list "12, 14")
+    ("So \\boxed{12}, wait, actually \\boxed{14}.", "14", "boxed"),
+    ("The answer is \\boxed{12}. Wait, that is wrong: \\boxed{14}.", "14", "boxed"),
+    ("\\boxed{12} hmm no \\boxed{14}", "14", "boxed"),
+    ("\\boxed{12}, or rather \\boxed{14}", "14", "boxed"),
+    ("\\boxed{12}. No, I made an error; \\boxed{14}", "14", "boxed"),
+    # answers listed as such stay one list answer
+    ("the solutions are \\boxed{1} and \\boxed{2}", "1, 2", "boxed"),
+    ("x = \\boxed{-3}, \\boxed{5}", "-3, 5", "boxed"),
     ("The final answer is \\(\\frac{3}{4}\\).", "\\frac{3}{4}", "final_answer"),
     ("Final answer: \\[ x = 2 \\]", "x = 2", "final_answer"),
     ("So the answer is $\\$18.90$.", "\\$18.90", "final_answer"),
@@ -212,6 +226,28 @@ def test_answer_key_puts_equivalent_answers_in_one_vote():
     k, dt = _timed(mv.answer_key, "10^{10^{10}}", timeout=1)
     assert k and k.startswith(("sym:", "tex:")) and dt < 2  # keyed without evaluating the power
     json.dumps([mv.answer_key("\\sqrt{2}")])
+
+
+@pytest.mark.parametrize("same", [
+    ("\\frac{1}{2}", "0.5", "1/2", "\\dfrac12", "2^{-1}"), ("2\\sqrt{2}", "\\sqrt{8}"),
+    ("x^2+2x+1", "(x+1)^2"),  # were two keys (sympy trees differ): a cons@k vote split between them
+    ("\\frac{1}{\\sqrt{2}-1}", "\\sqrt{2}+1"),  # were two keys too
+    ("\\frac{x+2}{7}", "\\frac{x}{7}+\\frac{2}{7}"), ("\\frac{\\pi}{2}", "\\pi/2"), ("\\sqrt{2}", "2^{1/2}"),
+])
+def test_equal_symbolic_answers_share_a_key(same):
+    keys = {mv.answer_key(a) for a in same}
+    assert len(keys) == 1 and None not in keys, keys
+
+
+@pytest.mark.parametrize("apart", [
+    ("2x", "2y"),  # same shape, other variable
+    ("\\sqrt{x^2}", "x"),  # equal for x > 0 only: the negative probe point keeps them apart
+    ("x^2+2x+1", "x^2+2x+1.000001"),
+    ("\\frac{1}{3}", "0.333333"),  # a rounded decimal is its own answer; equality under rounding is not transitive
+])
+def test_different_answers_keep_their_own_keys(apart):
+    a, b = (mv.answer_key(x) for x in apart)
+    assert a and b and a != b
 
 
 def test_cons_vote_is_equivalence_aware():

@@ -12,11 +12,14 @@ How a completion is read (reasoning-model aware):
   1. Only text after the last ``</think>`` counts (``split_think``). A ``<think>`` never closed means the model ran
      out of tokens while thinking: ``truncated``, whatever the reasoning contains.
   2. The answer is, in this order: the content of the last ``<answer>...</answer>`` (R1-Zero template; the steps below
-     then run inside it), the last ``\\boxed{}`` / ``\\fbox{}`` / ``\\framebox{}`` (nested braces; a run of boxes separated
-     by a connective, e.g. ``\\boxed{1} and \\boxed{2}``, is one list answer, with the same separator rule as
-     latex2sympy2_extended), or a later "(final) answer is X" / "answer: X" with X in ``$..$`` / ``\\(..\\)`` /
-     ``\\[..\\]`` or a single token. Without any of these anchors, Math-Verify's own extraction (answer words, last
-     LaTeX environment, last number) runs on the final text.
+     then run inside it); a "final answer is $X$" / "Final Answer: $X$" written after the last box (X in ``$..$`` /
+     ``\\(..\\)`` / ``\\[..\\]``: math-verify's top-priority form, e.g. Minerva's closing sentence after intermediate
+     boxes); the last ``\\boxed{}`` / ``\\fbox{}`` / ``\\framebox{}`` (nested braces; a run of boxes separated by a
+     connective, e.g. ``\\boxed{1} and \\boxed{2}``, is one list answer, with the same separator rule as
+     latex2sympy2_extended, except that words of doubt between two boxes, ``\\boxed{12}, wait, actually \\boxed{14}``,
+     make the later box replace the earlier one); and only when there is no box, a bare "answer is X" / "answer: X"
+     (a box outranks a later bare phrase). Without any of these anchors, Math-Verify's own extraction (answer words,
+     last LaTeX environment, last number) runs on the final text.
   3. ``finish_reason == "length"`` and no anchored answer: ``truncated`` (a number picked out of text cut off
      mid-sentence is not an answer the model gave).
 
@@ -32,6 +35,13 @@ How two answers are compared:
     cost one check. Before sympy's ``simplify``, plain expressions (no relation, set, percent or undefined function)
     are evaluated at probe points for their variables: values far apart there cannot simplify to equal, so
     math-verify's "not equal" is returned without the slowest step it has.
+
+Voting keys (cons@k): numbers (integers, fractions, decimals) key on their exact value (``num:1/2`` for ``0.5``,
+``1/2``, ``\\frac{1}{2}``); other expressions that sympy can evaluate key on their values at two fixed probe points to
+12 significant digits (``val:...``), so ``(x+1)^2`` and ``x^2+2x+1``, ``2\\sqrt{2}`` and ``\\sqrt{8}``,
+``\\frac{1}{\\sqrt2-1}`` and ``\\sqrt2+1`` each share one vote without a simplify; the rest keys on the sympy tree or
+the normalised text. A rounded decimal (``0.333333``) keeps its own key apart from ``\\frac13``: equality up to
+rounding is not transitive, so it cannot define vote groups.
 
 Nothing here raises on model output: bytes, lone surrogates, megabyte strings, unbalanced braces and absurd exponents
 all end as a verdict. The parent process never imports sympy.
@@ -88,9 +98,16 @@ def _text(x: Any) -> str:
 _BOX_CMD = re.compile(r"\\(?:boxed|fbox|framebox)\b")
 _BRACE_TOKEN = re.compile(r"\\.|[{}]", re.S)
 _BOX_SEPARATOR = re.compile(r"\b(?:and|or)\b|,|;")
+# Between two boxes, words of a model doubting its answer: the later box replaces the earlier one instead of joining
+# it in a list ("\boxed{12}, wait, actually \boxed{14}" reads 14; "\boxed{1} and \boxed{2}" stays "1, 2").
+_CORRECTION = re.compile(
+    r"\b(?:wait|actually|hmm+|oops|sorry|correction|rather|instead|mistakes?|mistaken|wrong|incorrect|error|"
+    r"re-?check(?:ing|ed)?|double[- ]check(?:ing|ed)?|re-?evaluat\w*|reconsider\w*|scratch that|let me|"
+    r"i made|miscalculat\w*)\b|\bno\b\s*[,.:;!]", re.I)
 _ANSWER_OPEN = "<answer>"
 _ANSWER_CLOSE = "</answer>"
 _FINAL_ANSWER = re.compile(r"\banswer\s*(?:is|:)\s*:?", re.I)
+_FINAL_WORD = re.compile(r"\bfinal\s*$", re.I)
 _HOPE = re.compile(r"\.?\s*I hope it is correct\.?\s*$", re.I)
 _ENV_START = re.compile(r"\s*(\$\$|\$|\\\(|\\\[)")
 _ENV_END = {"$$": re.compile(r"(?<!\\)\$\$"), "$": re.compile(r"(?<!\\)\$"), "\\(": re.compile(r"\\\)"),
@@ -149,6 +166,8 @@ def _boxes(text: str) -> list[tuple[int, int, str]]:
             continue
         if found:
             between = text[end:found[-1][0]]
+            if _CORRECTION.search(between):
+                break  # the model took this answer back
             # latex2sympy2_extended's rule: boxes close together, or a little apart with a connective, form a list.
             if not (len(between) < 10 or (content != found[-1][2] and len(between) < 70 and _BOX_SEPARATOR.search(between))):
                 break
@@ -170,7 +189,9 @@ def _unwrap_env(s: str) -> str | None:
     return inner or None
 
 
-def _final_answer(text: str, after: int) -> tuple[int, str] | None:
+def _final_answer(text: str, after: int) -> tuple[int, str, bool] | None:
+    """(start, answer, final) of the last "answer is X" phrase after ``after``; ``final`` when it reads "final answer
+    is" / "Final Answer:" with X in a math environment, math-verify's own top-priority form."""
     last = None
     for m in _FINAL_ANSWER.finditer(text, after):
         last = m
@@ -181,19 +202,22 @@ def _final_answer(text: str, after: int) -> tuple[int, str] | None:
     rest = text[last.end(): min(line_end if line_end >= 0 else len(text), last.end() + 1000)]
     rest = _HOPE.sub("", rest).strip()
     inner = _unwrap_env(rest)
+    final = bool(_FINAL_WORD.search(text, max(0, last.start() - 12), last.start()))
     if inner is not None:
-        return last.start(), inner
+        return last.start(), inner, final
     rest = rest.rstrip(".").strip()
     if _SIMPLE_TOKEN.fullmatch(rest):
-        return last.start(), rest
+        return last.start(), rest, False
     return None
 
 
 def _anchored(text: str) -> _Extraction | None:
     boxes = _boxes(text)
-    box_end = boxes[-1][1] if boxes else 0
-    fa = _final_answer(text, box_end)
-    if fa is not None:
+    fa = _final_answer(text, boxes[-1][1] if boxes else 0)
+    # A box outranks a later bare "the answer is: X" (the instruction asks for \boxed{}, and math-verify reads it so);
+    # only math-verify's own top form, "final answer is $X$" (Minerva's "Final Answer: The final answer is $X$. I hope
+    # it is correct."), written after the boxes, replaces them.
+    if fa is not None and (fa[2] or not boxes):
         return _Extraction(fa[1], "final_answer", "\\boxed{" + fa[1] + "}")
     if not boxes:
         return None
@@ -540,10 +564,49 @@ def _sym_key(parsed: list) -> str | None:
             return f"num:{Fraction(int(e.p), int(e.q))}"
         if isinstance(e, sympy.Float):
             return f"num:{Fraction(str(e)).limit_denominator(10 ** 12)}"
+        v = _value_key(e)
+        if v is not None:
+            return v
         s = sympy.srepr(e)
     except Exception:  # noqa: BLE001 - a key is a nicety; the verdict stands without it
         return None
     return "sym:" + (s if len(s) <= 400 else hashlib.sha1(s.encode()).hexdigest())
+
+
+def _probe_value(name: str, point: int) -> float:
+    """A value for variable ``name`` at probe point 0 (positive) or 1 (negative), fixed by the name alone: the same
+    expression in other variable names must not share a key (``2x`` vs ``2y``), and a negative point keeps
+    ``\\sqrt{x^2}`` apart from ``x``."""
+    h = int.from_bytes(hashlib.sha256(f"{name}:{point}".encode()).digest()[:8], "big") / 2 ** 64
+    return (0.5 + 2.0 * h) * (1 if point == 0 else -1)
+
+
+def _value_key(e) -> str | None:
+    """Voting key of a plain expression from its values at two probe points, to 12 significant digits: expressions
+    that are equal as functions (``(x+1)^2`` and ``x^2+2x+1``, ``\\frac{1}{\\sqrt2-1}`` and ``\\sqrt2+1``) share it,
+    which their sympy trees do not; two different ones share it only if they agree to 12 digits at both points.
+    Cheap: two substitutions, no simplify. None when the expression is not plain or does not evaluate to a finite
+    number (then the caller keys on the tree)."""
+    import sympy
+
+    if not _plain_expr(e):
+        return None
+    names = sorted({s.name for s in e.free_symbols})
+    if len(names) > 6:
+        return None
+    parts = []
+    for point in ((0, 1) if names else (0,)):
+        val = {n: sympy.Float(_probe_value(n, point), 30) for n in names}
+        try:
+            z = complex(sympy.N(e.subs({s: val[s.name] for s in e.free_symbols}), 30))
+        except (TypeError, ValueError, ArithmeticError, AttributeError):
+            return None
+        if any(x != x or abs(x) == float("inf") for x in (z.real, z.imag)):
+            return None
+        snap = 1e-12 * max(abs(z), 1.0)  # 0 computed as 1e-31 must not key apart from 0
+        re_, im = (0.0 if abs(z.real) < snap else z.real), (0.0 if abs(z.imag) < snap else z.imag)
+        parts.append(f"{re_:.11e},{im:.11e}")
+    return "val:" + ";".join(parts)
 
 
 def _answer_text(parsed: list) -> str | None:
