@@ -1,0 +1,157 @@
+"""`r1 eval --dry-run` and the think-prefix protocol end to end: the exact prompt for the embedded model and for a
+GGUF carrying DeepSeek-R1-Distill's published chat template (a copy of the embedded GGUF written with the gguf
+package), BOS exactly once on the llama.cpp and transformers tokenization paths, the auto decision in the manifest,
+resuming a run whose manifest holds the old bool, and the hub-id error."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from _gguf_copy import copy_gguf, r1_distill_template
+from conftest import run_r1
+from harness.models import embedded_gguf
+from harness.task import sample_seed
+
+R1_END = "<｜User｜>"  # R1 templates put the user turn after this tag
+ASSISTANT_THINK = "<｜Assistant｜><think>\n"
+
+
+@pytest.fixture(scope="module")
+def r1_gguf(tmp_path_factory):
+    """The embedded SmolLM2 weights with R1-Distill-Qwen-1.5B's current template and add_bos_token=true (as the
+    R1 GGUFs have): the template writes {{ bos_token }} itself, so a naive tokenization gives two BOS tokens."""
+    d = tmp_path_factory.mktemp("r1gguf")
+    return copy_gguf(embedded_gguf(), d / "smollm2-with-r1-distill-template.gguf",
+                     chat_template=r1_distill_template(), add_bos=True)
+
+
+def _prompts(stdout: str) -> list[str]:
+    out, cur = [], None
+    for line in stdout.split("\n"):
+        if line == ">>>>>>":
+            cur = []
+        elif line == "<<<<<<":
+            out.append("\n".join(cur))
+            cur = None
+        elif cur is not None:
+            cur.append(line)
+    return out
+
+
+def test_dry_run_embedded_model_writes_nothing(tmp_path):
+    out = tmp_path / "run"
+    p = run_r1("eval", "--task", "arith", "--limit", "2", "-n", "2", "--dry-run", "--out", str(out))
+    assert not out.exists()
+    assert "think prefix: auto -> off (model registry:" in p.stdout and "SmolLM" in p.stdout
+    prompts = _prompts(p.stdout)
+    assert len(prompts) == 3 and "... 1 more request(s) not shown" in p.stdout  # default: the first 3
+    for text in prompts:
+        assert text.endswith("<|im_start|>assistant\n") and "<think>" not in text
+    seeds = [int(line.split("seed=")[1].split()[0]) for line in p.stdout.splitlines() if line.startswith("sampling:")]
+    from harness.task import get_task
+
+    ids = [q.id for q in get_task("arith").problems(None, 2)]
+    assert seeds == [sample_seed(0, "arith", ids[0], 0), sample_seed(0, "arith", ids[0], 1),
+                     sample_seed(0, "arith", ids[1], 0)]
+    assert "temperature=0.6 top_p=0.95 max_tokens=32768" in p.stdout
+    # forcing the prefix on a plain chat model: added once, at the very end
+    p = run_r1("eval", "--task", "arith", "--limit", "1", "-n", "1", "--think-prefix", "on", "--dry-run", "1",
+               "--out", str(out))
+    (text,) = _prompts(p.stdout)
+    assert text.endswith("<|im_start|>assistant\n<think>\n") and text.count("<think>") == 1
+    assert "think prefix: on -> on" in p.stdout and not out.exists()
+
+
+def test_dry_run_r1_distill_template_gguf(r1_gguf, tmp_path):
+    out = tmp_path / "run"
+    for mode in ("auto", "on", "off"):
+        p = run_r1("eval", "--model", str(r1_gguf), "--task", "arith", "--limit", "1", "-n", "1",
+                   "--think-prefix", mode, "--dry-run", "--out", str(out))
+        (text,) = _prompts(p.stdout)
+        # the template ends with <think>\n itself: the model sees it exactly once, whatever the mode
+        assert text.endswith(ASSISTANT_THINK) and text.count("<think>") == 1, (mode, text[-80:])
+        assert text.startswith("<|im_start|>" + R1_END) and text.count("<|im_start|>") == 1  # BOS once, by template
+        assert f"think prefix: {mode} -> on (the chat template" in p.stdout
+        assert "llama.cpp adds no second one" in p.stdout
+    assert not out.exists()
+    # the hf backend renders the same text without loading weights
+    p = run_r1("eval", "--model", str(r1_gguf), "--backend", "hf", "--task", "arith", "--limit", "1", "-n", "1",
+               "--dry-run", "--out", str(out))
+    assert _prompts(p.stdout) == [text]
+
+
+def test_bos_once_on_llamacpp_tokenization(r1_gguf):
+    import llama_cpp as L
+
+    from harness.backends.chat import from_gguf
+    from harness.backends.llamacpp import tokenize_prompt
+
+    text = from_gguf(r1_gguf).render([{"role": "user", "content": "hi"}], "<think>\n")
+    llm = L.Llama(str(r1_gguf), vocab_only=True, verbose=False)
+    try:
+        bos = llm.token_bos()
+        ids = tokenize_prompt(L, L.llama_model_get_vocab(llm.model), text)
+        assert ids[0] == bos and ids.count(bos) == 1
+        # what a naive tokenization (add BOS + parse specials) does to the same text
+        assert llm.tokenize(text.encode(), add_bos=True, special=True)[:2] == [bos, bos]
+        # a template that writes no BOS still gets the one the model wants
+        plain = tokenize_prompt(L, L.llama_model_get_vocab(llm.model), "hello")
+        assert plain[0] == bos and plain.count(bos) == 1
+    finally:
+        llm.close()
+
+
+def test_bos_once_on_hf_tokenization(r1_gguf):
+    pytest.importorskip("transformers")
+    from transformers import AutoTokenizer
+
+    from harness.backends.chat import from_gguf
+    from harness.backends.hf import encode_prompts
+
+    tok = AutoTokenizer.from_pretrained(str(r1_gguf.parent), gguf_file=r1_gguf.name)
+    text = from_gguf(r1_gguf).render([{"role": "user", "content": "hi"}], "<think>\n")
+    ids = encode_prompts(tok, [text])["input_ids"][0].tolist()
+    assert ids[0] == tok.bos_token_id and ids.count(tok.bos_token_id) == 1
+    assert tok(text, add_special_tokens=True)["input_ids"][:2] == [tok.bos_token_id] * 2  # the trap avoided
+
+
+def test_hub_id_with_default_backend_names_the_backends(tmp_path):
+    p = run_r1("eval", "--model", "deepseek-ai/DeepSeek-R1-Distill-Qwen-1.5B", "--task", "arith", "--limit", "1",
+               "--out", str(tmp_path / "x"), check=False)
+    assert p.returncode == 2
+    assert "--backend hf|vllm|openai" in p.stderr and len(p.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "x").exists()
+
+
+def test_auto_decision_in_manifest_and_old_bool_manifest_resumes(tmp_path):
+    """A short real run: auto resolves off for SmolLM2 (manifest + summary); a run dir whose manifest says the old
+    bool true (made before auto existed) resumes under auto with the prefix it started with."""
+    out = tmp_path / "run"
+    args = ["eval", "--task", "arith", "--limit", "1", "-n", "2", "--max-tokens", "24", "--no-progress",
+            "--temperature", "0"]
+    p = run_r1(*args, "--out", str(out))
+    m = json.loads((out / "manifest.json").read_text())
+    assert m["think_prefix"]["mode"] == "auto" and m["think_prefix"]["enabled"] is False
+    assert m["generation"]["think_prefix"] is False
+    assert "think prefix: auto -> off" in p.stdout
+    res = json.loads((out / "results.json").read_text())["tasks"]["arith"]
+    assert res["unclosed_think_stop_rate"] == 0.0 and res["context_capped_samples"] == 0
+
+    old = tmp_path / "old"
+    run_r1(*args[:6], "1", *args[7:], "--think-prefix", "on", "--out", str(old))  # 1 sample per problem
+    m = json.loads((old / "manifest.json").read_text())
+    del m["think_prefix"]  # as written before --think-prefix auto existed
+    (old / "manifest.json").write_text(json.dumps(m))
+    first = (old / "samples.jsonl").read_text().splitlines()
+    p = run_r1(*args, "--out", str(old))  # -n 2 under auto: one more sample per problem, same prefix as before
+    m = json.loads((old / "manifest.json").read_text())
+    assert m["generation"]["think_prefix"] is True and m["think_prefix"]["enabled"] is True
+    assert m["think_prefix"]["reason"].startswith("resumed run")
+    recs = [json.loads(line) for line in (old / "samples.jsonl").read_text().splitlines()]
+    assert len(recs) == 2 and all(r["completion"].startswith("<think>\n") for r in recs)
+    assert json.loads(first[0])["completion"] == recs[0]["completion"]
+    # an explicit, different choice is another experiment: refused, nothing lost
+    p = run_r1(*args, "--think-prefix", "off", "--out", str(old), check=False)
+    assert p.returncode == 2 and "another generation" in p.stderr
+    assert len((old / "samples.jsonl").read_text().splitlines()) == 2
