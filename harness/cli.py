@@ -55,6 +55,9 @@ def _add_eval(sub) -> None:
     b.add_argument("--concurrency", type=int, default=None, help="openai: requests in flight")
     b.add_argument("--max-retries", type=int, default=None, help="openai: retries on 429/5xx/connection errors")
     b.add_argument("--timeout", type=float, default=None, help="openai: per-request timeout in seconds")
+    b.add_argument("--n-grouping", action="store_true", default=None,
+                   help="openai: send samples of one prompt as one n>1 request (faster; only the first sample's seed "
+                        "is sent, so samples are not reproducible one by one; recorded in the manifest)")
     b.add_argument("--dtype", default=None, help="hf/vllm: torch dtype")
     b.add_argument("--device", default=None, help="hf: device")
     b.add_argument("--tensor-parallel-size", type=int, default=None, help="vllm")
@@ -120,7 +123,8 @@ def cmd_eval(a) -> int:
                          "api_key": a.api_key, "concurrency": a.concurrency, "max_retries": a.max_retries,
                          "timeout": a.timeout, "dtype": a.dtype, "device": a.device,
                          "tensor_parallel_size": a.tensor_parallel_size, "data_parallel_size": a.data_parallel_size,
-                         "chat_template": a.chat_template, "batch_size": a.gen_batch_size},
+                         "chat_template": a.chat_template, "batch_size": a.gen_batch_size,
+                         "n_grouping": a.n_grouping},
         task_options={"since": a.since, "until": a.until, "cf_standings": a.cf_standings},
         judge=judge_config, paper_stage=a.paper_stage,
         think_prefix_mode=a.think_prefix, shard=shard,
@@ -312,6 +316,10 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                     help="override a recipe value by dotted key, value in YAML (e.g. grpo.learning_rate=1e-6); repeatable")
     tr.add_argument("--grpo-only", action="store_true", help="a single GRPO run from recipe.model, no pipeline stages")
+    tr.add_argument("--data-dir", default=None, help="benchmark mirror laid out like shared/data (or R1_DATA_DIR): "
+                    "decontamination and evaluation read it")
+    tr.add_argument("--dry-run", action="store_true", help="validate the recipe, data sources, column mappings, "
+                    "decontamination and launch settings, print the plan and a rendered prompt; train nothing")
     d = sub.add_parser("distill", help="teacher generations -> rejection filters -> SFT of a student -> eval -> report row")
     from distill.cli import add_arguments as distill_arguments  # argparse only; the pipeline loads lazily
 
@@ -327,6 +335,16 @@ def cmd_train(a) -> int:
         overrides["out"] = a.out
     if a.max_steps is not None:
         overrides["grpo.max_steps"] = a.max_steps
+    if a.data_dir:
+        overrides["data_dir"] = a.data_dir
+    from training.pipeline import check_recipe, format_plan, plan
+
+    if a.dry_run:
+        print(format_plan(plan(a.recipe, overrides)))
+        return 0
+    from training.config import load_recipe
+
+    check_recipe(load_recipe(a.recipe, overrides))  # refusals (training on an evaluated benchmark) for --grpo-only too
     if a.grpo_only:
         if a.stage is not None:
             raise UserError("--stage and --grpo-only exclude each other")

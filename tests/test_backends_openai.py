@@ -70,7 +70,7 @@ def test_completions_endpoint_with_local_template_round_robin(servers, vocab):
 
 def test_n_greater_than_one_falls_back_when_server_ignores_n(servers):
     urls, _ = servers
-    b = make_backend("openai", "smollm", base_url=urls[0], chat_template=str(embedded_gguf()))
+    b = make_backend("openai", "smollm", base_url=urls[0], chat_template=str(embedded_gguf()), n_grouping=True)
     reqs = [req("Name a color.", seed=s, temperature=0.9, max_tokens=12) for s in (1, 2, 3)]
     out = b.generate(reqs)
     # llama-cpp-python's server answers n=3 with one choice: the other two go one by one with their own seeds
@@ -138,11 +138,27 @@ def test_client_error_is_not_retried():
     assert len(s.requests) == 1
 
 
+def test_one_seeded_request_per_sample_by_default():
+    """Same sample, same seed: without the n_grouping opt-in, samples of one prompt are never merged into an n>1
+    call (which would send only the first member's seed)."""
+    def single(body):
+        return completion_body([f"seed {body['seed']}"], 3, 2)
+
+    with ScriptedServer([(200, single, None)]) as s:
+        b = make_backend("openai", "stub", base_url=s.url, chat_template="{{ messages[0]['content'] }}")
+        out = b.generate([req("same", seed=k) for k in (11, 12, 13)])
+    assert [c.text for c in out] == ["seed 11", "seed 12", "seed 13"]
+    assert len(s.requests) == 3 and all("n" not in r["body"] for r in s.requests)
+    assert sorted(r["body"]["seed"] for r in s.requests) == [11, 12, 13]
+    assert b.describe()["options"]["n_grouping"] is False
+
+
 def test_n_grouping_when_supported():
     body = completion_body(["a b c", "a", "a b c d e f"], prompt_tokens=4, completion_tokens=16)
     body["choices"][2]["finish_reason"] = "length"
     with ScriptedServer([(200, body, None)]) as s:
-        b = make_backend("openai", "stub", base_url=s.url, chat_template="{{ messages[0]['content'] }}")
+        b = make_backend("openai", "stub", base_url=s.url, chat_template="{{ messages[0]['content'] }}",
+                         n_grouping=True)
         reqs = [req("same", seed=s_, max_tokens=8) for s_ in (5, 6, 7)]
         out = b.generate(reqs)
     assert len(s.requests) == 1 and s.requests[0]["body"]["n"] == 3 and s.requests[0]["body"]["seed"] == 5
@@ -157,7 +173,8 @@ def test_n_rejected_falls_back_to_single_requests():
         return completion_body([f"seed {body['seed']}"], 3, 2)
 
     with ScriptedServer([(400, {"error": "n must be 1"}, None), (200, single, None)]) as s:
-        b = make_backend("openai", "stub", base_url=s.url, chat_template="{{ messages[0]['content'] }}")
+        b = make_backend("openai", "stub", base_url=s.url, chat_template="{{ messages[0]['content'] }}",
+                         n_grouping=True)
         out = b.generate([req("same", seed=k) for k in (1, 2)])
     assert [c.text for c in out] == ["seed 1", "seed 2"]
     assert "n" in s.requests[0]["body"] and all("n" not in r["body"] for r in s.requests[1:])
