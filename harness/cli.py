@@ -69,6 +69,12 @@ def _add_eval(sub) -> None:
     t.add_argument("--since", default=None, help="livecodebench: first contest date (YYYY-MM-DD)")
     t.add_argument("--until", default=None, help="livecodebench: last contest date (YYYY-MM-DD)")
     t.add_argument("--cf-standings", default=None, help="codeforces: contest standings file (Codeforces API format)")
+    t.add_argument("--mmlu-pro-shots", type=int, default=None, choices=(0, 5),
+                   help="mmlu_pro: 0 (the paper, default) or 5 (TIGER-Lab's CoT exemplars from the validation set)")
+    t.add_argument("--mmlu-redux-version", default=None, choices=("2.0", "v1"),
+                   help="mmlu_redux: 2.0 (57 subjects, default) or v1 (the first release's 30 subjects)")
+    t.add_argument("--mmlu-redux-filter", default=None, choices=("zeroeval", "ok", "all"),
+                   help="mmlu_redux: which annotated questions count (default zeroeval: ok + corrected ground truth)")
     _add_stage_and_judge(p)
 
 
@@ -125,7 +131,9 @@ def cmd_eval(a) -> int:
                          "tensor_parallel_size": a.tensor_parallel_size, "data_parallel_size": a.data_parallel_size,
                          "chat_template": a.chat_template, "batch_size": a.gen_batch_size,
                          "n_grouping": a.n_grouping},
-        task_options={"since": a.since, "until": a.until, "cf_standings": a.cf_standings},
+        task_options={"since": a.since, "until": a.until, "cf_standings": a.cf_standings,
+                      "mmlu_pro_shots": a.mmlu_pro_shots, "mmlu_redux_version": a.mmlu_redux_version,
+                      "mmlu_redux_filter": a.mmlu_redux_filter},
         judge=judge_config, paper_stage=a.paper_stage,
         think_prefix_mode=a.think_prefix, shard=shard,
     )
@@ -253,8 +261,18 @@ def cmd_compare(a) -> int:
 
 
 def cmd_tasks(a) -> int:
-    from .task import registry
+    from .task import get_task, registry
 
+    if a.task or a.ids:
+        if not (a.task and a.ids):
+            raise UserError("use `r1 tasks TASK --ids` to print a task's problem ids (or `r1 tasks` to list tasks)")
+        task = get_task(a.task)
+        # Default options: the ids of the task as `r1 eval --task TASK` would run it.
+        if hasattr(task, "configure"):
+            task.configure()
+        for p in task.problems(a.data_dir):
+            print(p.id)
+        return 0
     for name, t in sorted(registry().items()):
         extra = f" cons@{t.cons_k}" if t.cons_k else ""
         print(f"{name:16s} k={t.default_k}{extra}  {', '.join(t.files) or '(generated)'}")
@@ -294,7 +312,10 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--html", default=None, help="also write an HTML table to this file")
     c.add_argument("--markdown", action="store_true", help="print Markdown instead of the terminal table")
     c.add_argument("--json", action="store_true", help="print the machine-readable result (JSON) instead")
-    sub.add_parser("tasks", help="list the known tasks")
+    tk = sub.add_parser("tasks", help="list the known tasks, or one task's problem ids (TASK --ids)")
+    tk.add_argument("task", nargs="?", default=None, help="a task id (with --ids)")
+    tk.add_argument("--ids", action="store_true", help="print the task's problem ids in order, one per line")
+    tk.add_argument("--data-dir", default=None, help="local data mirror laid out like shared/data (or R1_DATA_DIR)")
     dp = sub.add_parser("data", help="benchmark data: fetch a local mirror (laid out like shared/data) or verify one")
     dsub = dp.add_subparsers(dest="data_cmd", required=True, metavar="ACTION")
     df = dsub.add_parser("fetch", help="download each task's pinned upstream files and check their sha256")

@@ -9,6 +9,8 @@ from harness.task import Prompt, ScoreItem, get_task, registry, sample_seed
 from harness.verifiers.base import STATUSES, Verdict
 
 EXPECTED = {"aime2024", "aime2025", "math500", "gpqa_diamond", "mmlu", "livecodebench", "codeforces", "humaneval", "arith"}
+# Table 4's rule-graded rest (issue 11)
+EXPECTED |= {"mmlu_pro", "mmlu_redux", "ifeval", "cnmo2024", "drop", "ceval", "cluewsc"}
 TASKS = sorted(registry())
 
 # Completions no task may crash on: empty, unclosed think, garbage, huge, non-text-ish bytes decoded leniently.
