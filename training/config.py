@@ -180,6 +180,8 @@ class Recipe:
     decontaminate: bool = True  # drop training rows overlapping any benchmark (training/decontam.py)
     decontam_ngram: int = 8  # open-r1's n
     allow_train_on_eval: bool = False  # permit training on a task eval.tasks also scores (refused otherwise)
+    launch: dict[str, Any] = field(default_factory=dict)  # {config_file, num_processes, num_machines}: how the
+    #                          GPU stages are launched (accelerate); checked and printed by the dry-run
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
