@@ -158,3 +158,52 @@ def test_usable_in_a_forked_child(pool):
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
     assert pool.call(operator.add, 5, 5, timeout=10).value == 10
+
+
+# --- no `if __name__ == "__main__":` guard needed -----------------------------------------------------------------
+_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+_VERIFY_SRC = (
+    "from harness.verifiers.math import verify\n"
+    "v = verify('x^2+2x+1', '<think>\\nok\\n</think>\\n\\\\boxed{(x+1)^2}')\n"  # needs sympy: runs on the pool
+    "print('VERDICT', v.status, v.detail['path'])\n"
+)
+
+
+def _env():
+    env = dict(os.environ)
+    env["PYTHONPATH"] = _ROOT + os.pathsep + env.get("PYTHONPATH", "")
+    return env
+
+
+@pytest.mark.parametrize("form", ["script", "stdin", "dash_c"])
+def test_math_verify_from_unguarded_main(tmp_path, form):
+    """Before: the forkserver worker re-ran the script's top level (and failed while bootstrapping), or tried to run a
+    file called '<stdin>'. The worker must not import __main__ at all."""
+    import subprocess
+    import sys
+
+    script = tmp_path / "unguarded.py"
+    script.write_text(_VERIFY_SRC)
+    cmd = {"script": [sys.executable, str(script)], "stdin": [sys.executable, "-"],
+           "dash_c": [sys.executable, "-c", _VERIFY_SRC]}[form]
+    out = subprocess.run(cmd, input=_VERIFY_SRC if form == "stdin" else None, capture_output=True, text=True,
+                         cwd=tmp_path, env=_env(), timeout=240)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "VERDICT correct sympy" in out.stdout
+    assert "Traceback" not in out.stderr
+
+
+def test_math_verify_from_a_notebook(tmp_path):
+    """A real Jupyter kernel (ipykernel) runs the cells, as a notebook does: __main__ has no file there."""
+    nbformat = pytest.importorskip("nbformat")
+    nbclient = pytest.importorskip("nbclient")
+    pytest.importorskip("ipykernel")
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(f"import sys; sys.path.insert(0, {_ROOT!r})"),
+                nbformat.v4.new_code_cell(_VERIFY_SRC)]
+    # ipykernel's built-in "python3" spec starts the kernel with this interpreter.
+    client = nbclient.NotebookClient(nb, timeout=240, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}})
+    client.execute()
+    text = "".join(o.get("text", "") for o in nb.cells[1].outputs if o.get("output_type") == "stream")
+    assert "VERDICT correct sympy" in text, nb.cells[1].outputs

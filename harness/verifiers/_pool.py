@@ -13,6 +13,15 @@ this pool is the one that starts it (so a replacement worker is ready in millise
 worker before it reports ready, so a server started by someone else only costs time once per worker, never a false
 timeout: the clock of a call starts when the call is handed to a ready worker.
 
+No re-import of ``__main__``: multiprocessing's spawn and forkserver children normally re-run the caller's main
+script (as ``__mp_main__``) so that functions defined there can be unpickled. A pool call is a module-level function
+of an importable module, so workers never need it, and re-running it is what breaks an unguarded script (its
+top-level ``verify(...)`` runs again in the worker and tries to start a pool while bootstrapping) and ``python -``
+(the worker tries to run a file called ``<stdin>``). Workers are therefore launched with the main-module entries
+removed from the data multiprocessing hands the child (``_NoMainProcess``); scripts, ``python -``, ``python -c`` and
+notebooks all work without an ``if __name__ == "__main__":`` guard. On a Python whose multiprocessing internals
+differ from the ones this was written against (3.10-3.13), the stock launcher is used and a guard is needed again.
+
 ``preload`` entries are module names, or ``module:function`` for a warm-up function each worker calls once before it
 reports ready (e.g. loading a parser), so that cost never counts against a call's time limit.
 
@@ -128,6 +137,54 @@ class _Worker:
         self.kill()
 
 
+def _no_main_process_class():
+    """A ForkServerProcess whose launch leaves ``__main__`` out of the child's preparation data, or None when this
+    Python's multiprocessing does not have the layout that override copies (then the stock class is used)."""
+    try:
+        import io
+
+        from multiprocessing import context, forkserver, popen_forkserver, spawn, util
+        from multiprocessing.context import reduction, set_spawning_popen
+    except ImportError:
+        return None
+    if not (hasattr(popen_forkserver, "Popen") and hasattr(forkserver, "connect_to_new_process")
+            and hasattr(forkserver, "read_signed") and hasattr(context, "ForkServerProcess")
+            and (3, 10) <= sys.version_info[:2] <= (3, 13)):
+        return None
+
+    class _NoMainPopen(popen_forkserver.Popen):
+        def _launch(self, process_obj):
+            # CPython's popen_forkserver.Popen._launch (3.10-3.13), with the main-module entries dropped.
+            prep_data = spawn.get_preparation_data(process_obj._name)
+            prep_data.pop("init_main_from_name", None)
+            prep_data.pop("init_main_from_path", None)
+            buf = io.BytesIO()
+            set_spawning_popen(self)
+            try:
+                reduction.dump(prep_data, buf)
+                reduction.dump(process_obj, buf)
+            finally:
+                set_spawning_popen(None)
+            self.sentinel, w = forkserver.connect_to_new_process(self._fds)
+            _parent_w = os.dup(w)
+            self.finalizer = util.Finalize(self, util.close_fds, (_parent_w, self.sentinel))
+            with open(w, "wb", closefd=True) as f:
+                f.write(buf.getbuffer())
+            self.pid = forkserver.read_signed(self.sentinel)
+
+    class _NoMainProcess(context.ForkServerProcess):
+        @staticmethod
+        def _Popen(process_obj):
+            return _NoMainPopen(process_obj)
+
+    # Pickled by reference into the child: it must be reachable as a module attribute.
+    _NoMainProcess.__qualname__ = _NoMainProcess.__name__ = "_NoMainProcess"
+    return _NoMainProcess
+
+
+_NoMainProcess = _no_main_process_class()
+
+
 class WorkerPool:
     def __init__(self, size: int | None = None, *, preload: Sequence[str] = (), max_tasks_per_worker: int = 2000,
                  memory_limit_mb: int | None = None, start_timeout: float = 120.0, start_method: str = "forkserver"):
@@ -178,8 +235,9 @@ class WorkerPool:
     def _start_worker(self, slot: int) -> _Worker:
         ctx = self._context()
         parent, child = ctx.Pipe(duplex=True)
-        proc = ctx.Process(target=_worker_main, args=(child, self.preload, self.memory_limit_mb), daemon=True,
-                           name="r1-verify-worker")
+        cls = _NoMainProcess if self.start_method == "forkserver" and _NoMainProcess is not None else ctx.Process
+        proc = cls(target=_worker_main, args=(child, self.preload, self.memory_limit_mb), daemon=True,
+                   name="r1-verify-worker")
         proc.start()
         child.close()
         w = _Worker(proc, parent, slot)
@@ -191,9 +249,10 @@ class WorkerPool:
                 raise RuntimeError(f"worker process sent {tag!r} instead of ready")
         except EOFError:
             w.kill()
-            raise RuntimeError(f"worker process died while starting (exit code {proc.exitcode}); if this is a script, "
-                               "guard its entry point with `if __name__ == '__main__':` (the forkserver start method "
-                               "re-imports the main module)") from None
+            hint = "" if cls is _NoMainProcess else (
+                "; if this is a script, guard its entry point with `if __name__ == '__main__':` (on this Python the "
+                "forkserver start method re-imports the main module)")
+            raise RuntimeError(f"worker process died while starting (exit code {proc.exitcode}){hint}") from None
         except BaseException:
             w.kill()
             raise
