@@ -6,17 +6,30 @@ were registered by code imported into the process; it has no plugin entry points
 then hands the command line to lm-eval's own CLI unchanged.
 
     python -m harness.lm_eval_model --model r1-harness \\
-        --model_args backend=llamacpp,model=embedded,max_gen_toks=256 \\
+        --model_args backend=llamacpp,model=embedded,max_gen_toks=256,think_prefix=off \\
         --tasks TASKS [--include_path DIR] [--apply_chat_template] [--log_samples --output_path OUT] [--limit N]
 
 (``r1-lm-eval ...`` is the same once the console script is installed.) From Python, ``import
 harness.lm_eval_model`` and then ``lm_eval.simple_evaluate(model="r1-harness", ...)``.
 
-Model args: ``backend`` (llamacpp | hf | openai | vllm), ``model`` (default: embedded), ``max_gen_toks`` (default
-for tasks that set none), ``temperature`` / ``top_p`` (defaults when a task sets none; lm-eval's ``do_sample=false``
-always means greedy), ``seed``, ``think_prefix`` (start the answer with "<think>\\n", as the paper does),
+Model args: ``backend`` (llamacpp | hf | openai | vllm), ``model`` (default: embedded), ``max_gen_toks``,
+``temperature``, ``top_p``, ``seed``, ``think_prefix`` (auto | on | off, as ``r1 eval --think-prefix``; default auto),
 ``think_end_token`` (return only the text after it to lm-eval's filters, as lm-eval's hf model does; leave unset to
-keep the reasoning in ``--log_samples`` for ``r1 import``), ``system_prompt``; any other key goes to the backend.
+keep the reasoning in ``--log_samples`` for ``r1 import``), ``system_prompt``, ``gen_kwargs`` (protocol | task, below);
+any other key goes to the backend.
+
+Defaults are the paper's protocol, as in ``r1 eval``: temperature 0.6, top-p 0.95, 32,768 generated tokens, the think
+prefix decided by ``auto``. What wins, deliberately:
+
+1. A value given in ``--model_args`` (``temperature``, ``top_p``, ``max_gen_toks``) wins over everything.
+2. Otherwise, with ``gen_kwargs=protocol`` (default), the paper protocol wins over a task YAML's ``do_sample``,
+   ``temperature``, ``top_p`` and ``max_gen_toks``: lm-eval's YAMLs are written for short greedy answers of plain
+   models (e.g. 256 tokens), which would cut a reasoning trace and score it 0. Each overridden key is logged once.
+3. ``gen_kwargs=task`` gives lm-eval's semantics back: the task's values win, ``do_sample=false`` means greedy, and
+   the protocol fills only what the task leaves unset.
+4. ``until`` (the task's stop sequences) never cuts the reasoning: with the think prefix on they are not sent to the
+   backend, and the answer after ``</think>`` is cut at the first of them (what lm-eval's filters then see). Without
+   the think prefix they are the backend's stop sequences, as in lm-eval.
 
 Requests: a plain lm-eval context becomes one user message (our backends render the model's chat template); with
 ``--apply_chat_template`` lm-eval's chat turns are passed through as messages, and a trailing assistant turn (a task's
@@ -36,14 +49,17 @@ from lm_eval.api.model import LM
 from lm_eval.api.registry import register_model
 
 from .backends.base import GenRequest, make_backend
-from .config import DEFAULT_BACKEND, DEFAULT_MODEL, DEFAULT_SEED, THINK_PREFIX
+from .config import (DEFAULT_BACKEND, DEFAULT_MODEL, DEFAULT_SEED, PAPER_MAX_TOKENS, PAPER_TEMPERATURE, PAPER_TOP_P,
+                     THINK_PREFIX)
 from .errors import UserError
 from .task import sample_seed
 
 log = logging.getLogger("r1.lm_eval")
 
 MODEL_NAME = "r1-harness"
-DEFAULT_MAX_GEN_TOKS = 256  # lm-eval's own default for generative tasks that set none
+DEFAULT_MAX_GEN_TOKS = PAPER_MAX_TOKENS  # the paper's budget (lm-eval's own default is 256)
+GEN_KWARGS_MODES = ("protocol", "task")
+_PROTOCOL_KEYS = ("do_sample", "temperature", "top_p", "max_gen_toks")
 
 
 class ChatStr(str):
@@ -73,6 +89,26 @@ def _parse_chat(text: str) -> list[dict[str, str]] | None:
     return None
 
 
+def _cut(text: str, until: list[str]) -> str:
+    for s in until:
+        text = text.split(s)[0]
+    return text
+
+
+def _think_mode(v: Any) -> str:
+    """lm-eval passes model args as strings (or bools): true/false/1/0 are the old on/off."""
+    if isinstance(v, bool):
+        return "on" if v else "off"
+    s = str(v if v is not None else "auto").strip().lower()
+    if s in ("auto", "on", "off"):
+        return s
+    if s in ("1", "true", "yes"):
+        return "on"
+    if s in ("0", "false", "no"):
+        return "off"
+    raise UserError(f"think_prefix={v}: choose one of auto, on, off")
+
+
 def _as_bool(v: Any) -> bool:
     if isinstance(v, str):
         return v.strip().lower() in ("1", "true", "yes", "on")
@@ -81,20 +117,29 @@ def _as_bool(v: Any) -> bool:
 
 @register_model(MODEL_NAME)
 class R1HarnessLM(LM):
-    def __init__(self, backend: str = DEFAULT_BACKEND, model: str = DEFAULT_MODEL, max_gen_toks: int = DEFAULT_MAX_GEN_TOKS,
+    def __init__(self, backend: str = DEFAULT_BACKEND, model: str = DEFAULT_MODEL, max_gen_toks: int | None = None,
                  temperature: float | None = None, top_p: float | None = None, seed: int = DEFAULT_SEED,
-                 think_prefix: bool = False, think_end_token: str | None = None, system_prompt: str | None = None,
-                 batch_size: Any = None, max_batch_size: Any = None, device: Any = None, **backend_options: Any):
+                 think_prefix: Any = "auto", think_end_token: str | None = None, system_prompt: str | None = None,
+                 gen_kwargs: str = "protocol", batch_size: Any = None, max_batch_size: Any = None, device: Any = None,
+                 **backend_options: Any):
         super().__init__()
         # batch_size / max_batch_size / device come from lm-eval's CLI for every model; our backends schedule their
         # own batches and devices, so only log-likelihood scoring (lm-eval's HF model) uses them.
         self.backend_name = str(backend)
         self.model_name = str(model)
-        self.max_gen_toks = int(max_gen_toks)
-        self.temperature = None if temperature is None else float(temperature)
-        self.top_p = None if top_p is None else float(top_p)
+        # None = not given by the user: the protocol default applies (and a task may override it, see gen_kwargs)
+        self.user_max_gen_toks = None if max_gen_toks in (None, "") else int(max_gen_toks)
+        self.user_temperature = None if temperature in (None, "") else float(temperature)
+        self.user_top_p = None if top_p in (None, "") else float(top_p)
+        self.max_gen_toks = self.user_max_gen_toks or DEFAULT_MAX_GEN_TOKS
+        self.temperature = PAPER_TEMPERATURE if self.user_temperature is None else self.user_temperature
+        self.top_p = PAPER_TOP_P if self.user_top_p is None else self.user_top_p
         self.seed = int(seed)
-        self.assistant_prefix = THINK_PREFIX if _as_bool(think_prefix) else ""
+        self.gen_kwargs_mode = str(gen_kwargs).strip().lower()
+        if self.gen_kwargs_mode not in GEN_KWARGS_MODES:
+            raise UserError(f"gen_kwargs={gen_kwargs}: choose one of {', '.join(GEN_KWARGS_MODES)}")
+        self.think_mode = _think_mode(think_prefix)
+        self._think = None  # harness.prompting.ThinkDecision, resolved against the backend for auto
         self.think_end_token = think_end_token or None
         self.system_prompt = system_prompt or None
         self.backend_options = backend_options
@@ -102,7 +147,7 @@ class R1HarnessLM(LM):
         self._hflm = None
         self._hf_batch_size = batch_size if batch_size not in (None, "") else 1
         self._hf_device = device or None
-        self._warned: set[str] = set()
+        self._warned: set = set()
         self._chat_applied = False
 
     # --- lm-eval plumbing --------------------------------------------------------------------------------------
@@ -120,7 +165,30 @@ class R1HarnessLM(LM):
 
     def get_model_info(self) -> dict:
         info = self.backend.describe() if self._backend is not None else {}
-        return {"r1_backend": self.backend_name, "r1_model": self.model_name, "r1_model_info": info}
+        out = {"r1_backend": self.backend_name, "r1_model": self.model_name, "r1_model_info": info,
+               "r1_gen_kwargs": self.gen_kwargs_mode}
+        if self._think is not None:
+            out["r1_think_prefix"] = self._think.to_dict()
+        return out
+
+    @property
+    def think(self):
+        """The think-prefix decision (``auto`` needs the backend's chat template, so it is made on first use)."""
+        if self._think is None:
+            from .prompting import decide_think_prefix
+
+            if self.think_mode == "auto":
+                self._think = decide_think_prefix("auto", getattr(self.backend, "template", None),
+                                                  self.backend.model_names())
+            else:
+                self._think = decide_think_prefix(self.think_mode)
+            log.warning("r1-harness: think prefix %s -> %s (%s)", self._think.mode,
+                        "on" if self._think.enabled else "off", self._think.reason)
+        return self._think
+
+    @property
+    def assistant_prefix(self) -> str:
+        return THINK_PREFIX if self.think.enabled else ""
 
     @property
     def backend(self):
@@ -148,20 +216,28 @@ class R1HarnessLM(LM):
         return msgs, self.assistant_prefix + prefix
 
     def _sampling(self, gen_kwargs: dict[str, Any]) -> tuple[float, float, int, list[str]]:
+        """(temperature, top_p, max tokens, until) for one request; the precedence is the module docstring's."""
         kw = dict(gen_kwargs or {})
         until = kw.pop("until", None) or []
         if isinstance(until, str):
             until = [until]
-        max_toks = int(kw.pop("max_gen_toks", self.max_gen_toks))
-        do_sample = kw.pop("do_sample", None)
-        temperature = kw.pop("temperature", None)
-        top_p = kw.pop("top_p", None)
+        task = {k: kw.pop(k) for k in _PROTOCOL_KEYS if k in kw}
+        if self.gen_kwargs_mode == "protocol":
+            overridden = sorted(k for k in task if (k, task[k]) not in self._warned)
+            for k in overridden:
+                self._warned.add((k, task[k]))
+                log.warning("r1-harness: the task's %s=%r is overridden by the paper protocol (model arg "
+                            "gen_kwargs=task to keep it)", k, task[k])
+            task = {}
+        max_toks = self.user_max_gen_toks or int(task.get("max_gen_toks") or self.max_gen_toks)
+        temperature = self.user_temperature
         if temperature is None:
-            temperature = self.temperature if self.temperature is not None else 0.0
-        if do_sample is not None and not _as_bool(do_sample):
-            temperature = 0.0  # lm-eval's do_sample=false is greedy whatever the temperature says
+            temperature = float(task["temperature"]) if task.get("temperature") is not None else self.temperature
+            if "do_sample" in task and not _as_bool(task["do_sample"]):
+                temperature = 0.0  # lm-eval's do_sample=false is greedy whatever the temperature says
+        top_p = self.user_top_p
         if top_p is None:
-            top_p = self.top_p if self.top_p is not None else 1.0
+            top_p = float(task["top_p"]) if task.get("top_p") is not None else self.top_p
         for k in kw:
             if k not in self._warned:
                 self._warned.add(k)
@@ -182,8 +258,10 @@ class R1HarnessLM(LM):
             nth = seen.get(ident, 0)
             seen[ident] = nth + 1
             seed = sample_seed(self.seed, "lm-eval", ident, nth)
+            # stop sequences must not cut the reasoning: with thinking on they apply to the answer afterwards
+            stop = () if self.think.enabled else tuple(until)
             gen_requests.append(GenRequest(messages=msgs, max_tokens=max_toks, temperature=temperature, top_p=top_p,
-                                           seed=seed, stop=tuple(until), assistant_prefix=prefix, key=i))
+                                           seed=seed, stop=stop, assistant_prefix=prefix, key=i))
             stops.append(until)
         out: list[str | None] = [None] * len(gen_requests)
         bar = None
@@ -209,9 +287,12 @@ class R1HarnessLM(LM):
         # Same order as lm-eval's own models: drop the reasoning first, then cut at the first stop sequence.
         if self.think_end_token:
             text = text.split(self.think_end_token)[-1].lstrip()
-        for s in until:
-            text = text.split(s)[0]
-        return text
+        elif self.think.enabled:  # keep the reasoning, cut only the answer after it
+            head, sep, tail = text.rpartition("</think>")
+            if not sep:
+                return text  # the reasoning never closed: there is no answer to cut
+            return head + sep + _cut(tail, until)
+        return _cut(text, until)
 
     # --- log-likelihood ----------------------------------------------------------------------------------------
     def _loglikelihood_model(self):

@@ -53,7 +53,7 @@ def read_jsonl(path: Path) -> list[dict]:
 def test_lm_eval_cli_runs_our_backend_and_r1_import_rescores(tmp_path, data_dir):
     names = write_tasks(tmp_path / "tasks", data_dir)
     out = tmp_path / "lm_out"
-    p = run_lm_eval(["--model", "r1-harness", "--model_args", "backend=llamacpp,model=embedded,seed=3",
+    p = run_lm_eval(["--model", "r1-harness", "--model_args", "backend=llamacpp,model=embedded,seed=3,max_gen_toks=16",
                      "--tasks", ",".join(names), "--include_path", str(tmp_path / "tasks"), "--limit", "2",
                      "--gen_kwargs", "max_gen_toks=16", "--log_samples", "--output_path", str(out)], tmp_path)
     assert p.returncode == 0, p.stderr[-3000:]
@@ -136,12 +136,23 @@ def test_registered_and_built_from_lm_eval_arg_string():
 def test_request_mapping_follows_lm_eval_semantics():
     from harness.lm_eval_model import R1HarnessLM
 
-    lm = R1HarnessLM(temperature=0.6, top_p=0.95, max_gen_toks=32)
-    # do_sample=false is greedy whatever the temperature; a task's own values win over the model's defaults
-    assert lm._sampling({"until": "\n", "do_sample": False, "temperature": 0.7}) == (0.0, 0.95, 32, ["\n"])
-    assert lm._sampling({"do_sample": True, "temperature": 1.0, "top_p": 0.5, "max_gen_toks": 5}) == (1.0, 0.5, 5, [])
+    # defaults are the paper protocol, and it wins over a task YAML's greedy/short settings
+    proto = R1HarnessLM()
+    assert proto._sampling({}) == (0.6, 0.95, 32768, [])
+    assert proto._sampling({"until": ["", "</s>"], "do_sample": False, "temperature": 0.0, "max_gen_toks": 256}) \
+        == (0.6, 0.95, 32768, ["</s>"])
+    # gen_kwargs=task: lm-eval's semantics (do_sample=false is greedy; the task's values win; protocol fills gaps)
+    task = R1HarnessLM(gen_kwargs="task")
+    assert task._sampling({"until": "\n", "do_sample": False, "temperature": 0.7}) == (0.0, 0.95, 32768, ["\n"])
+    assert task._sampling({"do_sample": True, "temperature": 1.0, "top_p": 0.5, "max_gen_toks": 5}) == (1.0, 0.5, 5, [])
+    # values given as model args win over everything
+    lm = R1HarnessLM(temperature=0.6, top_p=0.95, max_gen_toks=32, gen_kwargs="task")
+    assert lm._sampling({"until": "\n", "do_sample": False, "temperature": 0.7}) == (0.6, 0.95, 32, ["\n"])
     assert lm._sampling({}) == (0.6, 0.95, 32, [])
-    assert R1HarnessLM()._sampling({"until": ["", "</s>"]}) == (0.0, 1.0, 256, ["</s>"])
+    with pytest.raises(UserError, match="gen_kwargs"):
+        R1HarnessLM(gen_kwargs="yaml")
+    with pytest.raises(UserError, match="think_prefix"):
+        R1HarnessLM(think_prefix="maybe")
     # plain context -> one user turn; chat (--apply_chat_template) -> turns, a trailing assistant turn is a prefill
     assert lm._messages("Q: 2+2?\nA:") == ([{"role": "user", "content": "Q: 2+2?\nA:"}], "")
     chat = lm.apply_chat_template([{"role": "system", "content": "s"}, {"role": "user", "content": "u"},
@@ -152,9 +163,13 @@ def test_request_mapping_follows_lm_eval_semantics():
     assert think._messages("q") == ([{"role": "system", "content": "be brief"}, {"role": "user", "content": "q"}],
                                     "<think>\n")
     # reasoning dropped before stop sequences are applied, as lm-eval's own models do
-    r = R1HarnessLM(think_end_token="</think>")
+    r = R1HarnessLM(think_end_token="</think>", think_prefix="on")
     assert r._postprocess("<think>\na\nb</think>\n\nAnswer: C\nmore", ["\n"]) == "Answer: C"
-    assert R1HarnessLM()._postprocess("x STOP y", ["STOP"]) == "x "
+    assert R1HarnessLM(think_prefix="off")._postprocess("x STOP y", ["STOP"]) == "x "
+    # with thinking on, `until` cuts only the answer after </think>, never the reasoning
+    on = R1HarnessLM(think_prefix="on")
+    assert on._postprocess("<think>\na\n\nb</think>\nC\n\nmore", ["\n\n"]) == "<think>\na\n\nb</think>\nC"
+    assert on._postprocess("<think>\na\n\nb", ["\n\n"]) == "<think>\na\n\nb"
 
 
 @pytest.mark.slow
@@ -162,7 +177,7 @@ def test_generate_until_repeats_sample_differently_and_reproducibly():
     from harness.lm_eval_model import R1HarnessLM
 
     def run():
-        lm = R1HarnessLM(backend="llamacpp", model="embedded", seed=1)
+        lm = R1HarnessLM(backend="llamacpp", model="embedded", seed=1, gen_kwargs="task")
         try:
             reqs = [_instance("Write one word.", {"do_sample": True, "temperature": 1.0, "max_gen_toks": 12}, i)
                     for i in range(3)]
