@@ -193,3 +193,74 @@ def test_custom_reward_by_import_path():
     assert fn.__name__ == "format_reward"
     with pytest.raises(ValueError, match="cannot import"):
         make_reward("no.such.module:fn")
+
+
+# ------------------------------------------------------------------------- evaluation's semantics (issue 10 item 3)
+def _eval_reward(gold: str, completion: str, finish_reason: str, prefix: str | None) -> float:
+    """What `r1 eval` pays: the runner stores prefix + generated text and the task scores that."""
+    from harness.task import Problem, ScoreItem
+
+    text = (prefix or "") + completion if prefix and not completion.startswith(prefix) else completion
+    return get_task("arith").score_many([ScoreItem(Problem("x", gold), text, finish_reason, {})])[0].reward
+
+
+PREFIX = "<think>\n"
+HACKS = [
+    # (case, completion as TRL hands it: the prompt ended with the prefix, finish_reason, token count of 6 = limit)
+    ("never closes <think>: the boxed answer sits in unfinished reasoning",
+     "7 is the answer so \\boxed{7}", "stop", 0.0),
+    ("never closes <think>, cut at the length limit", "3 + 4 = 7 so \\boxed{7} and", "length", 0.0),
+    ("answer only inside the reasoning", "3 + 4 = \\boxed{7}\n</think>\nI am done.", "stop", 0.0),
+    ("cut at the length limit without an answer", "3 + 4 makes\n</think>\nThe result is", "length", 0.0),
+    ("closed think, boxed answer", "3 + 4 = 7\n</think>\nSo \\boxed{7}.", "stop", 1.0),
+    ("closed think, answer present although the budget ran out", "3 + 4 = 7\n</think>\n\\boxed{7}", "length", 1.0),
+    ("closed think, wrong answer", "3 + 4 = 8\n</think>\n\\boxed{8}", "stop", 0.0),
+]
+
+
+@pytest.mark.parametrize("case,completion,reason,want", HACKS, ids=[h[0] for h in HACKS])
+def test_accuracy_sees_what_evaluation_sees(case, completion, reason, want):
+    """The accuracy reward restores the forced "<think>\\n" before verifying, like the evaluation: the reward equals
+    the eval's verdict on every case, including the hack "never close <think>" (which used to be paid)."""
+    acc = make_reward("accuracy", prefix=PREFIX, max_completion_length=6, eos_ids={0})
+    ids = [1] * 6 if reason == "length" else [1, 2, 0]
+    got = acc(["p"], [completion], completion_ids=[ids], gold=["7"])
+    assert got == [want] == [_eval_reward("7", completion, reason, PREFIX)]
+    chat = acc(["p"], [[{"role": "assistant", "content": completion}]], completion_ids=[ids], gold=["7"])
+    assert chat == got
+
+
+def test_never_close_think_was_the_hack():
+    """Without the prefix restored the same text reads as a plain answer and is paid: the bug this guards."""
+    comp = "7 is the answer so \\boxed{7}"
+    assert make_reward("accuracy", prefix=None)(["p"], [comp], gold=["7"]) == [1.0]
+    assert make_reward("accuracy", prefix=PREFIX)(["p"], [comp], gold=["7"]) == [0.0]
+
+
+def test_stage_default_rewards_include_language():
+    from training.rewards import default_rewards
+
+    assert default_rewards(None, "r1_zero") == ["accuracy", "format"]  # R1-Zero: rule rewards only
+    assert default_rewards("grpo", "chat") == ["accuracy", "format_think", "language"]  # R1 stage 2 [R1 2.3.2]
+    assert "language" in default_rewards("grpo_all", "r1_zero")
+    assert [f.__name__ for f in make_rewards(None)] == ["accuracy", "format"]
+    lang = make_reward("language", prefix=PREFIX)
+    assert lang(["p"] * 2, ["The sum is seven.\n</think>\n7", "和是七 the sum\n</think>\n7"])[0] == 1.0
+
+
+def test_reward_model_is_a_sequence_classifier(tmp_path):
+    """``model:PATH`` loads any HF sequence-classification model (a tiny one built here from a config)."""
+    torch = pytest.importorskip("torch")
+    from transformers import LlamaConfig, LlamaForSequenceClassification
+
+    torch.manual_seed(0)
+    cfg = LlamaConfig(vocab_size=64, hidden_size=16, intermediate_size=32, num_hidden_layers=1,
+                      num_attention_heads=2, num_key_value_heads=2, num_labels=1, pad_token_id=0)
+    LlamaForSequenceClassification(cfg).save_pretrained(tmp_path / "rm")
+    rm = make_reward(f"model:{tmp_path / 'rm'}")
+    assert isinstance(rm, torch.nn.Module) and rm.config.num_labels == 1
+    with torch.no_grad():
+        out = rm(input_ids=torch.tensor([[1, 2, 3]])).logits
+    assert out.shape == (1, 1)
+    with pytest.raises(ValueError, match="sequence-classification"):
+        make_reward(f"model:{tmp_path / 'missing'}")
