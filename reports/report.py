@@ -252,6 +252,9 @@ class ReportBuilder:
                       f"problems. pass@1 is the mean correctness over each problem's samples."))
         self.section_runs()
         self.section_summary()
+        from .table4 import stage_blocks, table4_blocks  # Table 4 and per-stage views (reports/table4.py)
+
+        self.add(*table4_blocks(self.runs), *stage_blocks(self.runs))
         self.section_extras()
         for task in self.tasks:
             self.section_task(task)
