@@ -143,3 +143,34 @@ def test_user_errors(tmp_path):
     with pytest.raises(UserError, match="workers"):
         make_backend("llamacpp", "embedded", workers=0)
     assert os.path.isfile(embedded_gguf())
+
+
+def test_context_cap_is_recorded(tmp_path):
+    """A context smaller than prompt + max_tokens: the sample ends "length" below max_tokens and says what it was
+    granted; the run record carries max_tokens_granted and results.json counts it (context_capped_samples)."""
+    import json
+
+    b = make_backend("llamacpp", "embedded", n_ctx=128, workers=1, threads=1)
+    try:
+        c = b.generate([req("Write a long story about a robot who learns to paint.", temperature=0, max_tokens=400)])[0]
+    finally:
+        b.close()
+    assert c.finish_reason == "length" and c.completion_tokens < 400
+    assert c.extra["max_tokens_granted"] == c.completion_tokens == 128 - c.prompt_tokens + 1
+
+    from conftest import run_r1
+
+    out = tmp_path / "run"
+    p = run_r1("eval", "--task", "arith", "--limit", "2", "-n", "1", "--max-tokens", "400", "--n-ctx", "128",
+               "--temperature", "0", "--think-prefix", "on", "--workers", "1", "--threads", "1", "--no-progress",
+               "--out", str(out))
+    recs = [json.loads(line) for line in (out / "samples.jsonl").read_text().splitlines()]
+    capped = [r for r in recs if "max_tokens_granted" in r]
+    for r in recs:
+        cut = r["finish_reason"] == "length" and r["completion_tokens"] < 400
+        assert ("max_tokens_granted" in r) == cut
+        if cut:
+            assert r["max_tokens_granted"] == r["completion_tokens"] == 128 - r["prompt_tokens"] + 1
+    res = json.loads((out / "results.json").read_text())["tasks"]["arith"]
+    assert res["context_capped_samples"] == len(capped) == 2  # greedy, so the same two cuts every time
+    assert "2 sample(s) were cut by the model's context" in p.stdout

@@ -234,7 +234,8 @@ class Engine:
         if seq.finish == "length" and seq.n_gen < seq.max_tokens:
             # the context filled up before --max-tokens: the sample had a smaller budget than asked for
             extra["context_full"] = self.n_ctx_seq
-            extra["max_tokens_granted"] = max(0, self.n_ctx_seq - seq.n_prompt)
+            # every cell after the prompt held a token, and the last sampled one needs none: n_ctx - prompt + 1
+            extra["max_tokens_granted"] = seq.n_gen
         return _result(seq.rid, text, seq.n_prompt, seq.n_gen, seq.finish, time.perf_counter() - seq.t0, extra)
 
     def serve(self, tasks, results):
