@@ -155,3 +155,23 @@ def test_auto_decision_in_manifest_and_old_bool_manifest_resumes(tmp_path):
     p = run_r1(*args, "--think-prefix", "off", "--out", str(old), check=False)
     assert p.returncode == 2 and "another generation" in p.stderr
     assert len((old / "samples.jsonl").read_text().splitlines()) == 2
+
+
+def test_unclosed_think_rate_and_summary_warning(tmp_path):
+    """SmolLM2 forced to start with <think>: it answers and ends its turn without ever closing the block. The rate
+    in results.json is exactly the records' fraction, and the summary warns (naming the flag) when it is > 50%."""
+    from harness.prompting import unclosed_think_stop
+
+    assert unclosed_think_stop({"finish_reason": "stop", "completion": "<think>\nso 4"})
+    assert not unclosed_think_stop({"finish_reason": "length", "completion": "<think>\nso 4"})
+    assert not unclosed_think_stop({"finish_reason": "stop", "completion": "<think>\nso</think> 4"})
+    assert not unclosed_think_stop({"finish_reason": "stop", "completion": "4"})
+
+    out = tmp_path / "run"
+    p = run_r1("eval", "--task", "arith", "--limit", "4", "-n", "1", "--max-tokens", "256", "--think-prefix", "on",
+               "--temperature", "0", "--no-progress", "--out", str(out))
+    recs = [json.loads(line) for line in (out / "samples.jsonl").read_text().splitlines()]
+    rate = json.loads((out / "results.json").read_text())["tasks"]["arith"]["unclosed_think_stop_rate"]
+    assert rate == sum(map(unclosed_think_stop, recs)) / len(recs)
+    assert rate > 0.5  # measured: greedy SmolLM2 closes no <think> here
+    assert "without closing <think>" in p.stdout and "--think-prefix off" in p.stdout
