@@ -428,16 +428,28 @@ _HF_FORMATS.update({"open-thoughts/openthoughts-114k": "sharegpt", "open-r1/dapo
                     "hendrycks/competition_math": "math", "digitalearth/hendrycks_math": "math"})
 
 
+def sniff_format(row: Mapping, kind: str) -> str:
+    """A built-in format from a row's columns (``format: auto`` without a known hub id)."""
+    cols = set(row)
+    if "reward_model" in cols and "prompt" in cols:
+        return "dapo_math"
+    if "generations" in cols and any(c.startswith("correctness_") for c in cols):
+        return "openr1_math"
+    if "conversations" in cols:
+        return "sharegpt"
+    if kind == "trace":
+        return "messages" if "messages" in cols else "trace"
+    if "question" in cols and "####" in str(row.get("answer", "")):
+        return "gsm8k"
+    if "solution" in cols and "answer" not in cols:
+        return "numina_cot" if "messages" in cols else "math"
+    return "prompt"
+
+
 def resolve_format(src: Source, kind: str, first_row: Mapping | None) -> Format:
     name = src.format
     if name == "auto":
-        name = _HF_FORMATS.get((src.hf or "").lower())
-        if name is None:
-            row = first_row or {}
-            if kind == "trace":
-                name = "sharegpt" if "conversations" in row else "trace"
-            else:
-                name = "prompt"
+        name = _HF_FORMATS.get((src.hf or "").lower()) or sniff_format(first_row or {}, kind)
     fmt = FORMATS[name]
     if getattr(fmt, kind) is None:
         ok = sorted(n for n, f in FORMATS.items() if getattr(f, kind) is not None and n not in ALIASES)

@@ -68,10 +68,23 @@ class BenchmarkIndex:
         return [t for i, t in enumerate(self.tasks) if mask >> i & 1]
 
 
+_LOADED: dict[tuple, tuple[dict[str, list], dict[str, str]]] = {}
+
+
 def _task_problems(names: Iterable[str] | None, data_dir) -> tuple[dict[str, list], dict[str, str]]:
+    """{task: [(id, question)]} of the benchmarks, read once per process (the disk cache key hashes them)."""
+    from harness.data import data_dir as resolve_data_dir
     from harness.task import registry
 
     reg = registry()
+    memo_key = (tuple(sorted(names)) if names is not None else tuple(sorted(reg)), str(resolve_data_dir(data_dir)))
+    if memo_key not in _LOADED:
+        _LOADED[memo_key] = _read_task_problems(names, data_dir, reg)
+    problems, unchecked = _LOADED[memo_key]
+    return problems, dict(unchecked)
+
+
+def _read_task_problems(names, data_dir, reg) -> tuple[dict[str, list], dict[str, str]]:
     problems: dict[str, list] = {}
     unchecked: dict[str, str] = {}
     for name in sorted(names if names is not None else reg):
