@@ -7,6 +7,12 @@ Problem ids are ``<subject>/<i>`` with ``i`` the 0-based row of the question in 
 hendrycks release order, which is also the row order of the cais/mmlu hub dataset per subject and lm-eval's doc_id).
 Problems are ordered by subject name, then row.
 
+``--limit N`` is stratified by subject, not "the first N rows" (which would be the first subjects alphabetically:
+abstract algebra, anatomy, astronomy, ...): each subject gets a share of N proportional to its size (largest
+remainder, ties to the earlier subject), with at least one question per subject once N >= the number of subjects;
+within a subject its first rows are taken. Deterministic, so resume and ``--shard`` see the same problems; the
+manifest's task data says so under ``limit_selection``.
+
 results.json gets, besides the runner's per-subject and per-category pass@1, ``accuracy``: micro (every question
 weighs the same), macro over subjects, and macro over categories (each category = mean of its subjects' accuracy,
 the MMLU paper's convention), plus the extraction-method counts of harness.verifiers.choice.
@@ -124,6 +130,44 @@ def accuracy_summary(problems: list[Problem], records: list[dict]) -> dict[str, 
     }
 
 
+LIMIT_SELECTION = ("stratified by subject: a share of --limit proportional to each subject's size (largest "
+                   "remainder), at least one per subject when the limit allows, first rows of each subject")
+
+
+def allocate(sizes: dict[str, int], limit: int) -> dict[str, int]:
+    """Questions per subject for ``limit`` in all: proportional to size, largest remainder, >= 1 each if possible."""
+    subjects = list(sizes)
+    take = {s: (1 if limit >= len(subjects) and sizes[s] else 0) for s in subjects}
+    rest = limit - sum(take.values())
+    room = {s: sizes[s] - take[s] for s in subjects}
+    total_room = sum(room.values())
+    if rest <= 0 or total_room <= 0:
+        return take
+    quota = {s: rest * room[s] / total_room for s in subjects}
+    for s in subjects:
+        take[s] += int(quota[s])
+    left = limit - sum(take.values())
+    # Largest fractional part first; equal parts go to the earlier subject so the choice never depends on hashing.
+    order = sorted(subjects, key=lambda s: (-(quota[s] - int(quota[s])), subjects.index(s)))
+    for s in order:
+        if left <= 0:
+            break
+        if take[s] < sizes[s]:
+            take[s] += 1
+            left -= 1
+    return take
+
+
+def stratified_selection(problems: list[Problem], limit: int) -> list[Problem]:
+    """The first ``allocate(...)[subject]`` rows of every subject, in the task's full order."""
+    rows: dict[str, list[Problem]] = defaultdict(list)
+    for p in problems:
+        rows[p.meta["subject"]].append(p)
+    take = allocate({s: len(v) for s, v in rows.items()}, limit)
+    keep = {p.id for s, v in rows.items() for p in v[:take[s]]}
+    return [p for p in problems if p.id in keep]
+
+
 class MMLU(Task):
     name = "mmlu"
     default_k = 1
@@ -152,6 +196,15 @@ class MMLU(Task):
             problems.extend(subject_problems(path, subject, categories[subject]))
         self.data_hashes = {TEST_DIR: digest.hexdigest(), CATEGORIES_FILE: hdata.file_sha256(cat_path)}
         return problems
+
+    def problems(self, data_dir=None, limit: int | None = None) -> list[Problem]:
+        probs = super().problems(data_dir, None)
+        if not limit or limit >= len(probs):
+            return probs
+        return stratified_selection(probs, limit)
+
+    def describe(self) -> dict[str, Any]:
+        return {**super().describe(), "limit_selection": LIMIT_SELECTION}
 
     def prompt(self, problem: Problem, seed: int) -> Prompt:
         return Prompt(messages=[{"role": "user", "content": choice.format_question(problem.question, problem.options)}],

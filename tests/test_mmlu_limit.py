@@ -1,0 +1,34 @@
+"""`--limit` on MMLU is stratified by subject (issue 13): never "the first subjects alphabetically"."""
+from collections import Counter
+
+from tasks.mmlu import MMLU, allocate
+
+
+def test_limit_covers_every_subject_proportionally(data_dir):
+    task = MMLU()
+    full = task.problems(data_dir)
+    sizes = Counter(p.meta["subject"] for p in full)
+    assert len(sizes) == 57 and len(full) == 14042
+    sub = task.problems(data_dir, 200)
+    got = Counter(p.meta["subject"] for p in sub)
+    assert len(sub) == 200 and set(got) == set(sizes)  # the first 200 rows would be 2 subjects
+    for s, n in sizes.items():
+        # one each, then the other 143 in proportion to size (largest remainder: within one of the quota)
+        assert abs(got[s] - (1 + 143 * (n - 1) / (14042 - 57))) < 1, s
+    # within a subject, its first rows; the order is the task's (subject, row)
+    ids = [p.id for p in full]
+    assert [p.id for p in sub] == sorted((p.id for p in sub), key=ids.index)
+    for s, n in got.items():
+        assert sorted(int(p.id.split("/")[1]) for p in sub if p.meta["subject"] == s) == list(range(n))
+    assert [p.id for p in task.problems(data_dir, 200)] == [p.id for p in sub]  # deterministic (resume)
+    assert "stratified by subject" in task.describe()["limit_selection"]
+
+
+def test_small_limits_and_allocation_edges():
+    sizes = {"a": 100, "b": 300, "c": 5, "d": 1}
+    assert allocate(sizes, 4) == {"a": 1, "b": 1, "c": 1, "d": 1}
+    # fewer than the subjects: Hamilton (quotas a 0.49, b 1.48: b gets 1, the larger remainder of a the other)
+    assert allocate(sizes, 2) == {"a": 1, "b": 1, "c": 0, "d": 0}
+    take = allocate(sizes, 406)
+    assert take == sizes and sum(allocate(sizes, 57).values()) == 57
+    assert allocate(sizes, 57)["d"] == 1
