@@ -115,6 +115,7 @@ class CEval(Task):
     def extra_results(self, problems: list[Problem], records: list[dict]) -> dict[str, Any]:
         out = choice.extraction_summary(records)
         out["split"] = "val"  # the paper does not name one; test answers are not public
+        out["protocol_note"] = "val split (test answers are not public; the paper names no split)"
         return out
 
 

@@ -67,6 +67,7 @@ class CLUEWSC(Task):
     def extra_results(self, problems: list[Problem], records: list[dict]) -> dict[str, Any]:
         out = choice.extraction_summary(records)
         out["split"] = "dev"  # the paper does not name one; dev is the labelled public split
+        out["protocol_note"] = "dev split (the labelled public one; the paper names no split)"
         return out
 
 

@@ -47,6 +47,7 @@ class CNMO2024(MathTask):
     def extra_results(self, problems: list[Problem], records: list[dict]) -> dict[str, Any]:
         out = super().extra_results(problems, records)
         out["language"] = "en"  # LiveMathBench v202412_CNMO_en; the paper does not say which language it ran
+        out["protocol_note"] = "English version (LiveMathBench v202412 CNMO_en); the paper does not name the language"
         return out
 
 

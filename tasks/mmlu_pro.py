@@ -135,8 +135,11 @@ class MMLUPro(Task):
     def extra_results(self, problems: list[Problem], records: list[dict]) -> dict[str, Any]:
         out = choice.extraction_summary(records)
         shots = {(r.get("prompt_meta") or {}).get("shots") for r in records}
-        out["prompt"] = {"shots": sorted(s for s in shots if s is not None),
-                         "paper": "0-shot (TIGER-Lab CoT prompt without exemplars)"}
+        shots = sorted(s for s in shots if s is not None)
+        out["prompt"] = {"shots": shots, "paper": "0-shot (TIGER-Lab CoT prompt without exemplars)"}
+        if any(shots):
+            out["protocol_note"] = (f"{'/'.join(map(str, shots))}-shot CoT (TIGER-Lab exemplars); the paper ran "
+                                    "MMLU-Pro 0-shot")
         return out
 
 

@@ -183,6 +183,8 @@ class MMLURedux(Task):
                      "error types dropped" if self.filter == "zeroeval" else
                      "only rows annotated ok" if self.filter == "ok" else "all rows, original MMLU answers"),
         }
+        out["protocol_note"] = (f"MMLU-Redux {self.version}, filter {self.filter} ({len(problems)} questions); the "
+                                "paper names neither version nor filter")
         return out
 
 

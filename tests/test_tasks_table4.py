@@ -255,3 +255,17 @@ def test_eval_embedded_model_all_new_tasks(data_dir, tmp_path, r1):
     r1("score", str(out))
     again = [json.loads(line) for line in (out / "samples.jsonl").read_text().splitlines() if line.strip()]
     assert {(r["task"], r["problem_id"]): r["verdict"] for r in again} == before
+
+
+def test_protocol_choices_are_stated_in_results(data_dir):
+    """What the paper leaves open (split, version, filter, language, shots) is written next to the number."""
+    notes = {}
+    for n in ("mmlu_redux", "ceval", "cluewsc", "cnmo2024", "drop"):
+        t = get_task(n)
+        notes[n] = t.extra_results(t.problems(data_dir), [])["protocol_note"]
+    assert notes["mmlu_redux"].startswith("MMLU-Redux 2.0, filter zeroeval (5432 questions)")
+    assert notes["ceval"].startswith("val split") and notes["cluewsc"].startswith("dev split")
+    assert notes["cnmo2024"].startswith("English") and "0-shot" in notes["drop"]
+    t = get_task("mmlu_pro")
+    assert "protocol_note" not in t.extra_results([], [{"problem_id": "70", "prompt_meta": {"shots": 0}}])
+    assert "5-shot" in t.extra_results([], [{"problem_id": "70", "prompt_meta": {"shots": 5}}])["protocol_note"]
