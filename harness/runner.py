@@ -188,10 +188,10 @@ class PlannedRecords:
 
 
 def aggregate_task(task: Task, problems: list[Problem], records, n_requested: int,
-                   tally: TaskTally | None = None) -> dict[str, Any]:
+                   tally: TaskTally | None = None, extras: dict | None = None) -> dict[str, Any]:
     """results.json's entry for a task. ``records``: a list, or any re-iterable (e.g. a file streamed twice): one pass
     counts per-problem outcomes into compact arrays (skipped when the caller already filled ``tally``), metrics are
-    computed from those."""
+    computed from those. ``extras``: the task's ``extra_results`` when the caller computed them while streaming."""
     if tally is None:
         tally = TaskTally(problems)
         for r in records:
@@ -256,24 +256,19 @@ def aggregate_task(task: Task, problems: list[Problem], records, n_requested: in
                 groups[str(meta[pid].get(key))].append(v)
             bd[key] = {g: {"pass@1": float(np.mean(vs)), "n_problems": len(vs)} for g, vs in sorted(groups.items())}
         res["breakdowns"] = bd
-    res.update(task.extra_results(problems, PlannedRecords(records, set(tally.pos))))
-    res.update(_prompt_health(PlannedRecords(records, set(tally.pos)), n_samples))
+    res.update(task.extra_results(problems, PlannedRecords(records, set(tally.pos))) if extras is None else extras)
+    res.update(_prompt_health(tally, n_samples))
     return res
 
 
 # ---------------------------------------------------------------------------------------------------------------
 # Entry points
 # ---------------------------------------------------------------------------------------------------------------
-def _prompt_health(records, n_samples: int) -> dict[str, Any]:
+def _prompt_health(tally: TaskTally, n_samples: int) -> dict[str, Any]:
     """Signs that the prompt protocol did not suit the model: samples that stopped on their own with their
     ``<think>`` never closed (a plain chat model given the think prefix), and samples whose budget the context
-    cut below --max-tokens (``max_tokens_granted`` on the record)."""
-    from .prompting import unclosed_think_stop
-
-    unclosed = capped = 0
-    for r in records:
-        unclosed += unclosed_think_stop(r)
-        capped += r.get("max_tokens_granted") is not None
+    cut below --max-tokens (``max_tokens_granted`` on the record). Counted per record by the tally."""
+    unclosed, capped = tally.unclosed_think_stop, tally.context_capped
     return {"unclosed_think_stop_rate": unclosed / n_samples if n_samples else None,
             "context_capped_samples": capped}
 
@@ -513,6 +508,46 @@ def _progress(total: int, initial: int, enabled: bool):
 SCORE_BATCH = 4096  # records scored per score_many call while a run is folded: bounds memory, keeps the pool busy
 
 
+class _Feed:
+    """Runs ``fn(records)`` in a thread on records handed over in batches while a run is folded, so a task's
+    ``extra_results`` sees every record once without the file being read again. The records are iterable once."""
+
+    _END = object()
+
+    def __init__(self, fn):
+        self.q: queue.Queue = queue.Queue(maxsize=16)
+        self.value: Any = None
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, args=(fn,), daemon=True, name="r1-extras")
+        self.thread.start()
+
+    def _records(self):
+        while True:
+            batch = self.q.get()
+            if batch is self._END:
+                return
+            yield from batch
+
+    def _run(self, fn) -> None:
+        gen = self._records()
+        try:
+            self.value = fn(gen)
+        except BaseException as e:  # noqa: BLE001 - surfaced by result()
+            self.error = e
+        for _ in gen:  # drain, so the producer never blocks on a consumer that stopped early
+            pass
+
+    def put(self, batch: list[dict]) -> None:
+        self.q.put(batch)
+
+    def result(self) -> dict:
+        self.q.put(self._END)
+        self.thread.join()
+        if self.error is not None:
+            raise self.error
+        return self.value
+
+
 class _TaskRecordsOnDisk:
     """One task's records in a run's samples.jsonl, re-read from disk at each iteration."""
 
@@ -533,12 +568,15 @@ def score_run(out: Path, data_dir: str | None = None, rescore: bool = True, mani
     manifest = manifest or store.read_manifest()
     data_dir = data_dir or manifest.get("data_dir")
     ctx: dict[str, tuple[Task, list[Problem], dict[str, Problem], TaskTally]] = {}
+    feeds: dict[str, _Feed] = {}
     for name, tman in manifest.get("tasks", {}).items():
         task = get_task(name)
         configure_task(task, tman.get("options") or {})
         tman = {**tman, "source": manifest.get("source")}
         problems = planned_problems(task, tman, store, data_dir)
         ctx[name] = (task, problems, {p.id: p for p in problems}, TaskTally(problems))
+        if type(task).extra_results is not Task.extra_results:
+            feeds[name] = _Feed(lambda recs, task=task, problems=problems: task.extra_results(problems, recs))
     from . import judge as judging
 
     # judge-graded tasks: stored judgments are reused; only missing ones (or all, with rejudge) go to the judge
@@ -558,6 +596,8 @@ def score_run(out: Path, data_dir: str | None = None, rescore: bool = True, mani
             r.update(v.to_dict())
         for r in planned:
             tally.add(r)
+        if name in feeds and planned:
+            feeds[name].put(planned)
         return batch
 
     def folded():
@@ -574,7 +614,8 @@ def score_run(out: Path, data_dir: str | None = None, rescore: bool = True, mani
     results: dict[str, Any] = {}
     for name, (task, problems, _, tally) in ctx.items():
         results[name] = aggregate_task(task, problems, _TaskRecordsOnDisk(store, name),
-                                       int(manifest["tasks"][name].get("n", 1)), tally=tally)
+                                       int(manifest["tasks"][name].get("n", 1)), tally=tally,
+                                       extras=feeds[name].result() if name in feeds else {})
     out_obj = {"tasks": results, "manifest": manifest, "scored": now()}
     store.write_results(out_obj)
     return out_obj

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -100,6 +101,35 @@ def iter_jsonl(path: Path, repair: bool = False, offsets: bool = False) -> Itera
                 with open(path, "ab") as g:
                     g.write(b"\n")
             yield (start, rec) if offsets else rec
+
+
+# The head of every record this project writes ({"task": ..., "problem_id": ..., "sample_idx": ..., ...}): reading
+# a key from it is ~10x faster than parsing the line; any other line is parsed in full.
+_KEY_HEAD = re.compile(rb'\{"task": ("(?:[^"\\]|\\.)*"), "problem_id": ("(?:[^"\\]|\\.)*"|-?\d+), "sample_idx": (\d+)[,}]')
+
+
+def _iter_keys(path: Path) -> Iterator[tuple[int, str, str, int]]:
+    """(byte offset, task, problem id, sample index) of each record line, with ``iter_jsonl``'s torn-line rules."""
+    path = Path(path)
+    if not path.exists():
+        return
+    with open(path, "rb") as f:
+        offset = 0
+        for raw in f:
+            start, offset = offset, offset + len(raw)
+            m = _KEY_HEAD.match(raw)
+            if m and raw.endswith(b"\n"):
+                try:
+                    yield start, json.loads(m.group(1)), str(json.loads(m.group(2))), int(m.group(3))
+                    continue
+                except ValueError:
+                    pass
+            break  # anything unusual: the careful reader takes over from this line
+        else:
+            return
+    for off, r in iter_jsonl(path, offsets=True):
+        if off >= start:
+            yield (off, *record_key(r))
 
 
 class KeySet:
@@ -316,8 +346,7 @@ class RunStore:
 
         codes: dict[tuple[str, str], int] = {}
         code_arr, idx_arr, off_arr = array("q"), array("q"), array("q")
-        for off, r in iter_jsonl(self.samples_path, offsets=True):
-            task, pid, idx = record_key(r)
+        for off, task, pid, idx in _iter_keys(self.samples_path):
             c = codes.get((task, pid))
             if c is None:
                 c = codes[(task, pid)] = len(codes)
@@ -349,7 +378,14 @@ class RunStore:
         with open(self.samples_path, "rb") as f:
             for off in offsets.tolist():
                 f.seek(off)
-                yield merged(json.loads(f.readline()))
+                raw = f.readline()
+                try:
+                    rec = json.loads(raw)
+                except (json.JSONDecodeError, UnicodeDecodeError) as e:
+                    f.seek(0)
+                    lineno = f.read(off).count(b"\n") + 1
+                    raise UserError(f"{self.samples_path}:{lineno}: corrupt record ({e}); the run dir is damaged") from e
+                yield merged(rec)
 
     def replace_samples(self, records: Iterable[dict]) -> int:
         """Atomically replace samples.jsonl by ``records`` (streamed to a temp file, fsynced, renamed) and drop

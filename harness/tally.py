@@ -11,6 +11,7 @@ from typing import Any, Hashable, Iterable, Iterator, Sequence
 
 import numpy as np
 
+from .prompting import unclosed_think_stop
 from .task import Problem
 
 NO_KEY = -1
@@ -39,6 +40,8 @@ class TaskTally:
         self.n_samples = 0
         self.tokens_sum = 0.0
         self.tokens_n = 0
+        self.unclosed_think_stop = 0  # harness.prompting.unclosed_think_stop
+        self.context_capped = 0  # records carrying max_tokens_granted
 
     def add(self, r: dict) -> bool:
         """Count one record; False (and nothing counted) when its problem is not planned."""
@@ -60,6 +63,8 @@ class TaskTally:
         if tok is not None:
             self.tokens_sum += tok
             self.tokens_n += 1
+        self.unclosed_think_stop += unclosed_think_stop(r)
+        self.context_capped += r.get("max_tokens_granted") is not None
         return True
 
     def add_all(self, records: Iterable[dict]) -> "TaskTally":

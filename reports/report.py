@@ -19,7 +19,7 @@ import numpy as np
 from harness.config import CI_LEVEL, PAPER_GENERATION
 
 from . import paper_tables, plots
-from .runs import CORRECT, TRUNCATED, Run, TaskRun, load_run
+from .runs import CORRECT, GROUPS, TRUNCATED, Run, TaskRun, load_run
 
 STANDARD_KEYS = {"pass@1", "pass@1_ci", "ci_level", "n_problems", "n_planned_problems", "samples_per_problem",
                  "n_samples", "missing_problems", "incomplete_problems", "verdicts", "truncation_rate",
@@ -318,7 +318,7 @@ class ReportBuilder:
     @staticmethod
     def mean_tokens_cell(tr: TaskRun, res: dict) -> str:
         # Imported runs carry no token counts; a mean over missing counts is not a length.
-        if not any(isinstance(r.get("completion_tokens"), (int, float)) for r in tr.records):
+        if not tr.has_token_counts:
             return DASH
         return num(res.get("mean_completion_tokens"))
 
@@ -419,18 +419,12 @@ class ReportBuilder:
     def task_verdicts(self, task: str, entries) -> None:
         rows = []
         for i, run, tr in entries:
-            recs = tr.records
-            counts = {v: 0 for v in VERDICT_ORDER}
-            unscored = 0
-            for r in recs:
-                v = r.get("verdict")
-                if v in counts:
-                    counts[v] += 1
-                else:
-                    unscored += 1
-            n = len(recs) or 1
-            length = sum(1 for r in recs if r.get("finish_reason") == "length")
-            rows.append([f"{i + 1}: {run.label}", str(len(recs))] +
+            got = tr.verdict_counts()
+            counts = {v: got.get(v, 0) for v in VERDICT_ORDER}
+            unscored = tr.n_samples - sum(counts.values())
+            n = tr.n_samples or 1
+            length = tr.n_length_finish
+            rows.append([f"{i + 1}: {run.label}", str(tr.n_samples)] +
                         [f"{counts[v]} ({100 * counts[v] / n:.1f}%)" for v in VERDICT_ORDER] +
                         [str(unscored), f"{length} ({100 * length / n:.1f}%)"])
         self.add(Heading(3, f"{task}: verdicts"),
@@ -438,23 +432,19 @@ class ReportBuilder:
                        set(range(1, 10))))
 
     def task_lengths(self, task: str, entries) -> None:
-        allrecs = [r for _, _, tr in entries for r in tr.records if r.get("verdict")]
-        if not allrecs:
+        if not any(tr.n_scored for _, _, tr in entries):
             return
         # Imported runs often carry no token counts; then every run of the task is measured in characters, so the
         # plots never mix units.
-        tokens = all(isinstance(r.get("completion_tokens"), (int, float)) for r in allrecs)
+        tokens = all(tr.all_scored_have_tokens() for _, _, tr in entries)
         unit = "tokens" if tokens else "characters"
 
-        def length(r: dict) -> float:
-            return float(r["completion_tokens"]) if tokens else float(len(r.get("completion") or ""))
-
-        per_run = []
+        per_run, measured = [], []
         for i, run, tr in entries:
-            groups: dict[str, list[float]] = {g: [] for g in plots.VERDICT_COLORS}
-            for r in tr.records:
-                if r.get("verdict"):
-                    groups[verdict_group(r)].append(length(r))
+            lens, group, ok = tr.scored_lengths(tokens)
+            measured.append((lens, ok))
+            groups: dict[str, list[float]] = {g: (lens[group == GROUPS.index(g)] if g in GROUPS else lens[:0]).tolist()
+                                              for g in plots.VERDICT_COLORS}
             per_run.append((i, run, tr, groups))
         self.add(Heading(3, f"{task}: response length by verdict"))
         if not tokens:
@@ -474,16 +464,13 @@ class ReportBuilder:
                        {2, 3, 4, 5}))
 
         # Buckets are quantiles of the pooled lengths, shared by all runs so their bars line up.
-        pooled = np.asarray([length(r) for r in allrecs])
+        pooled = np.concatenate([lens for lens, _ in measured])
         edges = np.unique(np.round(np.quantile(pooled, np.linspace(0, 1, LENGTH_BUCKETS + 1))))
         if edges.size < 2:
             edges = np.asarray([pooled.min(), pooled.min() + 1])
         labels = [f"{int(edges[b])}–{int(edges[b + 1])}" for b in range(edges.size - 1)]
         series, rows = [], []
-        for i, run, tr, _ in per_run:
-            recs = [r for r in tr.records if r.get("verdict")]
-            lens = np.asarray([length(r) for r in recs])
-            ok = np.asarray([r["verdict"] == CORRECT for r in recs])
+        for (i, run, tr, _), (lens, ok) in zip(per_run, measured):
             # Right-closed buckets with the first one closed on both sides: every length lands in exactly one.
             idx = np.clip(np.searchsorted(edges, lens, side="left") - 1, 0, edges.size - 2)
             accs, cells = [], []
