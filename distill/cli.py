@@ -3,7 +3,10 @@
 
 def add_arguments(p) -> None:
     """The `r1 distill` flags; harness/cli.py adds them to its subparser and calls distill.pipeline.run_from_args."""
-    p.add_argument("recipe", help="a recipe file or the name of one in distill/recipes/ (e.g. cpu_demo, qwen2.5-math-7b)")
+    p.add_argument("recipe", nargs="?", default=None,
+                   help="a recipe file or the name of one in distill/recipes/ (e.g. cpu_demo, qwen2.5-math-7b)")
+    p.add_argument("--recipe", dest="recipe_opt", default=None, metavar="RECIPE",
+                   help="the same as the positional RECIPE (as `r1 train --recipe`)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a recipe value by dotted key, value in YAML (e.g. teacher.limit=100, "
                         "teacher.tasks=[math500], sft.max_steps=10); repeatable")

@@ -3,7 +3,8 @@
 So teacher samples are persisted the moment they exist, resumable (re-running on the same run dir skips finished
 samples) and already scored by the shared verifiers, whatever the backend: llamacpp/hf for local models, vllm on a
 GPU node, or openai for a served DeepSeek-R1 (``backend: openai`` + ``backend_options: {base_url: ...}``).
-There is no second generation loop here.
+There is no second generation loop here. ``backend: programmatic`` is the worked-solution teacher of
+``distill/teacher.py`` (the CPU demo's), registered with the harness runner here.
 """
 from __future__ import annotations
 
@@ -15,6 +16,11 @@ from harness.config import PAPER_GENERATION
 from harness.errors import UserError
 from harness.runner import EvalSpec, evaluate
 from harness.store import RunStore
+from training.curation import load_records
+
+from .teacher import register as _register_programmatic_teacher
+
+_register_programmatic_teacher()
 
 
 @dataclass
@@ -68,8 +74,4 @@ def generate(cfg: TeacherConfig, out: Path, data_dir: str | None = None, progres
 
 def load_teacher_records(run_dirs: list[Path]) -> list[dict]:
     """Every sample record of the source runs (verdicts merged), tagged with the run dir it came from."""
-    out = []
-    for d in run_dirs:
-        for r in RunStore(Path(d)).load_records():
-            out.append({**r, "_run_dir": str(d)})
-    return out
+    return load_records(run_dirs)

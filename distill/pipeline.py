@@ -4,86 +4,43 @@ Read top to bottom; each stage writes into the pipeline's out dir and the next r
 
     OUT/teacher/        the teacher's eval run (samples.jsonl, manifest.json, results.json): resumable
     OUT/dataset/        dataset.jsonl + manifest.json (sources, filter counts, hashes)
-    OUT/student/        train.json + model/ (the fine-tuned student)
-    OUT/eval/           the student's eval run
+    OUT/student/        train.json + sft/final/ (the fine-tuned student)
+    OUT/eval_before/    the starting student's eval run (recipe ``eval.before: true``)
+    OUT/eval/           the trained student's eval run
     OUT/report_row.md   the student's numbers next to the paper's Table 5 row (+ report_row.json)
+    OUT/summary.json    {"eval": {task: {"before": {pass@1, ci, n}, "after": {...}}}, "filters": {filter: dropped},
+                        "held_out": ..., "timings_s": ...}
     OUT/pipeline.json   stage timings and the recipe in force
+
+Filters, curation and SFT are ``training``'s (``training.curation``, ``training.sft``): this module only chains
+them. Before SFT the kept set is checked again (``curation.assert_enforced``): with ``correct`` enforced, not one
+sample with another verdict reaches the student.
 
 Re-running resumes: the teacher run skips finished samples, and SFT is skipped when ``OUT/student/train.json`` was
 made from the same dataset hash and SFT parameters.
 """
 from __future__ import annotations
 
-import copy
 import json
 import logging
 import time
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from harness.config import PAPER_GENERATION, parse_overrides
 from harness.errors import UserError
 from harness.runner import EvalSpec, evaluate
 from harness.store import atomic_write_json
+from training import curation as cur
 
-from . import dataset as ds
-from . import filters as flt
 from . import report as rpt
 from .generate import TeacherConfig, generate, load_teacher_records
+from .recipe import RECIPE_DIR, RECIPE_KEYS, apply_overrides, load_recipe, recipe_path  # noqa: F401 - re-exported
 from .train import MODEL_DIR, check_sft_params, train
 
 log = logging.getLogger("r1.distill")
 
-RECIPE_DIR = Path(__file__).resolve().parent / "recipes"
-RECIPE_KEYS = {"name", "about", "sources", "student", "teacher", "filters", "report_only", "reverify", "dataset", "sft",
-               "eval", "out", "data_dir", "decontaminate", "stop_after", "sft_trainer"}
 STAGES = ("teacher", "dataset", "train", "eval")
-
-
-# ---------------------------------------------------------------------------------------------- recipe
-def recipe_path(name_or_path: str | Path) -> Path:
-    """A recipe file, or the name of one in distill/recipes/ ("qwen2.5-math-7b", "cpu_demo")."""
-    p = Path(name_or_path)
-    if p.is_file():
-        return p
-    cand = RECIPE_DIR / f"{name_or_path}.yaml"
-    if cand.is_file():
-        return cand
-    known = ", ".join(sorted(x.stem for x in RECIPE_DIR.glob("*.yaml")))
-    raise UserError(f"recipe {name_or_path!r}: no such file or recipe name; shipped recipes: {known}")
-
-
-def apply_overrides(recipe: dict, overrides: dict[str, Any] | list[str] | None) -> dict:
-    """Dotted keys set nested values: {"teacher.limit": 2, "sft.max_steps": 1}; or "key=value" strings (YAML values)."""
-    out = copy.deepcopy(recipe)
-    if not overrides:
-        return out
-    items = overrides if isinstance(overrides, dict) else parse_overrides(list(overrides))
-    for key, value in items.items():
-        parts = key.split(".")
-        node = out
-        for p in parts[:-1]:
-            node = node.setdefault(p, {})
-            if not isinstance(node, dict):
-                raise UserError(f"override {key}: {p} is not a section")
-        node[parts[-1]] = value
-    return out
-
-
-def load_recipe(path: str | Path, overrides: dict | list | None = None) -> dict:
-    p = recipe_path(path)
-    recipe = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
-    recipe = apply_overrides(recipe, overrides)
-    unknown = set(recipe) - RECIPE_KEYS
-    if unknown:
-        raise UserError(f"{p}: unknown top-level key(s) {', '.join(sorted(unknown))}")
-    if not (recipe.get("student") or {}).get("model"):
-        raise UserError(f"{p}: student.model is required")
-    recipe.setdefault("name", p.stem)
-    recipe["_path"] = str(p)
-    return recipe
 
 
 def train_eval_overlap(records: list[dict], eval_cfg: dict, data_dir: str | None) -> list[str]:
@@ -102,16 +59,19 @@ def train_eval_overlap(records: list[dict], eval_cfg: dict, data_dir: str | None
 
 
 # ---------------------------------------------------------------------------------------------- stages
-def evaluate_student(model_dir: Path, ecfg: dict, out: Path, data_dir: str | None, overwrite: bool) -> dict:
+def evaluate_student(model_dir: Path | str, ecfg: dict, out: Path, data_dir: str | None, overwrite: bool,
+                     student: dict | None = None) -> dict:
     gen = PAPER_GENERATION.with_(max_tokens=ecfg.get("max_tokens"), temperature=ecfg.get("temperature"),
                                  top_p=ecfg.get("top_p"))
     if "think_prefix" in ecfg:
         gen = gen.with_(think_prefix=bool(ecfg["think_prefix"]))
     tasks = ecfg.get("tasks") or ["aime2024", "math500", "gpqa_diamond", "livecodebench", "codeforces"]
+    opts = dict(ecfg.get("backend_options") or {})
+    if ecfg.get("backend", "hf") == "hf" and (student or {}).get("dtype"):
+        opts.setdefault("dtype", student["dtype"])
     spec = EvalSpec(tasks=[tasks] if isinstance(tasks, str) else list(tasks), model=str(model_dir),
                     backend=ecfg.get("backend", "hf"), out=out, gen=gen, n=ecfg.get("n"), limit=ecfg.get("limit"),
-                    seed=int(ecfg.get("seed", 0)), data_dir=data_dir, overwrite=overwrite,
-                    backend_options=dict(ecfg.get("backend_options") or {}),
+                    seed=int(ecfg.get("seed", 0)), data_dir=data_dir, overwrite=overwrite, backend_options=opts,
                     task_options=dict(ecfg.get("task_options") or {}), progress=bool(ecfg.get("progress", False)))
     return evaluate(spec)
 
@@ -127,6 +87,42 @@ def _train_is_current(student_dir: Path, dataset_sha: str, params: dict, student
             and prev.get("student") == student)
 
 
+def _eval_cell(results: dict | None, task: str, run: Path) -> dict | None:
+    r = ((results or {}).get("tasks") or {}).get(task)
+    if not r:
+        return None
+    return {"pass@1": r.get("pass@1"), "ci": r.get("pass@1_ci"), "n": r.get("n_problems"),
+            "samples_per_problem": r.get("samples_per_problem"), "verdicts": _verdict_counts(run, task),
+            "run": str(run)}
+
+
+def _verdict_counts(run: Path, task: str) -> dict[str, int] | None:
+    """How the samples were judged (correct / incorrect / truncated / no_answer ...): what moved, not only how much."""
+    if not (Path(run) / "samples.jsonl").is_file():
+        return None
+    counts: dict[str, int] = {}
+    for r in cur.load_records([run]):
+        if r.get("task") == task:
+            counts[str(r.get("verdict"))] = counts.get(str(r.get("verdict")), 0) + 1
+    return dict(sorted(counts.items()))
+
+
+def held_out_report(records: list[dict], kept: list[dict], eval_cfg: dict, data_dir: str | None) -> dict:
+    """Training problems vs evaluated problems, per task: counts and their overlap (0 when decontaminated)."""
+    from harness.task import get_task
+
+    tasks = eval_cfg.get("tasks") or []
+    tasks = [tasks] if isinstance(tasks, str) else list(tasks)
+    out = {}
+    for name in tasks:
+        evaluated = {p.id for p in get_task(name).problems(data_dir, eval_cfg.get("limit"))}
+        trained = {str(r["problem_id"]) for r in kept if r["task"] == name}
+        out[name] = {"eval_problems": len(evaluated), "train_problems": len(trained),
+                     "overlap": len(evaluated & trained),
+                     "teacher_problems": len({str(r["problem_id"]) for r in records if r["task"] == name})}
+    return out
+
+
 def main(recipe_path: str | Path, overrides: dict | list | None = None) -> dict:
     """Run the whole pipeline for one recipe; returns the report row (also written to OUT/report_row.json)."""
     recipe = load_recipe(recipe_path, overrides)
@@ -136,8 +132,9 @@ def main(recipe_path: str | Path, overrides: dict | list | None = None) -> dict:
     student = recipe["student"]
     sft_params = dict(recipe.get("sft") or {})
     check_sft_params(sft_params)  # a typo in the recipe fails now, not after hours of teacher generation
-    specs = flt.parse_filters(recipe.get("filters"), recipe.get("report_only") or ())
+    specs = cur.parse_filters(recipe.get("filters"), recipe.get("report_only") or ())
     fmt = (recipe.get("dataset") or {}).get("format", "think")
+    ecfg = recipe.get("eval") or {}
     stop_after = recipe.get("stop_after")
     if stop_after not in (None, *STAGES):
         raise UserError(f"stop_after={stop_after!r}: choose one of {', '.join(STAGES)}")
@@ -149,7 +146,7 @@ def main(recipe_path: str | Path, overrides: dict | list | None = None) -> dict:
     run_dirs = generate(TeacherConfig.from_dict(recipe.get("teacher")), out / "teacher", data_dir)
     records = load_teacher_records(run_dirs)
     if recipe.get("reverify"):
-        records = flt.reverify(records, data_dir)
+        records = cur.reverify(records, data_dir)
     timings["teacher_s"] = time.perf_counter() - t0
     if stop_after == "teacher":
         return {"stopped_after": "teacher", "teacher_runs": [str(d) for d in run_dirs], "n_records": len(records)}
@@ -157,56 +154,85 @@ def main(recipe_path: str | Path, overrides: dict | list | None = None) -> dict:
     # 2. Rejection filters, after decontamination: teacher samples on evaluation problems never reach the student
     #    (recipe decontaminate: false keeps them, and the report row says the row is contaminated).
     t0 = time.perf_counter()
-    overlap = train_eval_overlap(records, recipe.get("eval") or {}, data_dir)
+    overlap = train_eval_overlap(records, ecfg, data_dir)
     if recipe.get("decontaminate", True):
-        specs = [flt.FilterSpec("decontaminate", {"problems": overlap})] + specs
-    result = flt.run_filters(records, specs)
+        specs = [cur.FilterSpec("decontaminate", {"problems": overlap})] + specs
+    result = cur.run_filters(records, specs)
+    cur.assert_enforced(result, specs)
+    result.kept = cur.cap_per_problem(result.kept, recipe.get("max_per_problem"))
     filter_report = result.report()
     log.info("filters: %s", filter_report)
 
     # 3. SFT dataset (prompts rebuilt and checked against the generated prompt hashes).
-    examples, checks = ds.build_examples(result.kept, data_dir, fmt,
-                                         (recipe.get("dataset") or {}).get("special_token", ds.PAPER_SPECIAL_TOKEN))
-    dman = ds.write_dataset(examples, out / "dataset", run_dirs, filter_report, checks, fmt,
-                            {"recipe": recipe["name"]})
+    examples, checks = cur.build_examples(result.kept, data_dir, fmt,
+                                          (recipe.get("dataset") or {}).get("special_token", cur.PAPER_SPECIAL_TOKEN))
+    dman = cur.write_dataset(examples, out / "dataset", run_dirs, filter_report, checks, fmt,
+                             {"recipe": recipe["name"]})
     timings["filter_dataset_s"] = time.perf_counter() - t0
     if stop_after == "dataset":
         return {"stopped_after": "dataset", "filters": filter_report, "dataset": str(out / "dataset")}
+    if not examples:
+        raise UserError("the distillation dataset is empty: every teacher sample was filtered out (see "
+                        f"{out / 'dataset' / cur.MANIFEST_FILE}); generate more samples or relax the recipe's filters")
 
-    # 4. Student SFT (skipped when the same dataset and parameters already produced the model).
+    # 4. The starting student on the evaluation problems (recipe eval.before), for the before/after comparison.
+    before = None
+    if ecfg.get("before"):
+        from training.grpo import model_dir as hf_dir
+
+        t0 = time.perf_counter()
+        before = evaluate_student(hf_dir(student["model"]), ecfg, out / "eval_before", data_dir, overwrite=False,
+                                  student=student)
+        timings["eval_before_s"] = time.perf_counter() - t0
+
+    # 5. Student SFT (skipped when the same dataset and parameters already produced the model).
     t0 = time.perf_counter()
     student_dir = out / "student"
     retrained = not _train_is_current(student_dir, dman["dataset_sha256"], sft_params, student["model"])
     if retrained:
-        tsum = train(examples, student["model"], sft_params, student_dir, recipe.get("sft_trainer", "auto"))
+        tsum = train(examples, student, sft_params, student_dir)
         tsum["dataset_sha256"] = dman["dataset_sha256"]
         atomic_write_json(student_dir / "train.json", tsum)
     else:
         tsum = json.loads((student_dir / "train.json").read_text(encoding="utf-8"))
-        log.info("student already trained on this dataset: %s", student_dir / MODEL_DIR)
+        log.info("student already trained on this dataset: %s", tsum.get("model_dir"))
     timings["train_s"] = time.perf_counter() - t0
     if stop_after == "train":
         return {"stopped_after": "train", "train": tsum}
 
-    # 5. Student evaluation with the harness runner. A model newer than the eval run (retrained here, or by
+    # 6. Student evaluation with the harness runner. A model newer than the eval run (retrained here, or by
     #    `python -m distill.train` since) means a fresh eval run: same path, other weights.
     t0 = time.perf_counter()
     model_dir = Path(tsum.get("model_dir") or student_dir / MODEL_DIR)
     eval_results = out / "eval" / "results.json"
     stale = not eval_results.exists() or eval_results.stat().st_mtime < (student_dir / "train.json").stat().st_mtime
-    results = evaluate_student(model_dir, recipe.get("eval") or {}, out / "eval", data_dir, overwrite=retrained or stale)
+    results = evaluate_student(model_dir, ecfg, out / "eval", data_dir, overwrite=retrained or stale,
+                               student=student)
     timings["eval_s"] = time.perf_counter() - t0
     timings["total_s"] = time.perf_counter() - t_all
 
-    # 6. Report row next to the paper's Table 5.
+    # 7. Report row next to the paper's Table 5, and the before/after summary.
+    held_out = held_out_report(records, result.kept, ecfg, data_dir)
     row = rpt.build_row(student.get("name") or student["model"], student.get("paper_model"), results, extra={
         "recipe": recipe["name"], "recipe_path": recipe["_path"], "student_model": student["model"],
         "teacher_runs": [str(d) for d in run_dirs], "filters": filter_report,
         "dataset": {k: dman[k] for k in ("n_examples", "n_problems", "format", "dataset_sha256", "per_task")},
-        "train": {k: v for k, v in tsum.items() if k != "params"}, "eval_run": str(out / "eval"),
+        "train": {k: v for k, v in tsum.items() if k not in ("params", "losses")}, "eval_run": str(out / "eval"),
         "train_eval_overlap": overlap, "decontaminated": bool(recipe.get("decontaminate", True)),
-        "timings_s": {k: round(v, 2) for k, v in timings.items()},
+        "held_out": held_out, "timings_s": {k: round(v, 2) for k, v in timings.items()},
     })
+    tasks = list((results.get("tasks") or {}).keys())
+    summary = {
+        "recipe": recipe["name"], "student": student["model"], "teacher": (recipe.get("teacher") or {}),
+        "eval": {t: {"before": _eval_cell(before, t, out / "eval_before"), "after": _eval_cell(results, t, out / "eval")}
+                 for t in tasks},
+        "filters": dict(filter_report["dropped"]), "filter_report": filter_report, "held_out": held_out,
+        "train": {k: tsum.get(k) for k in ("global_step", "train_loss", "first_logged_loss", "last_logged_loss",
+                                           "n_examples", "runtime_s", "model_dir")},
+        "timings_s": {k: round(v, 2) for k, v in timings.items()},
+    }
+    atomic_write_json(out / "summary.json", summary)
+    row["before_after"] = summary["eval"]
     paths = rpt.write_report(row, out)
     atomic_write_json(out / "pipeline.json", {"recipe": {k: v for k, v in recipe.items()}, "timings_s": row["timings_s"],
                                               "report": {k: str(v) for k, v in paths.items()}})
@@ -215,6 +241,9 @@ def main(recipe_path: str | Path, overrides: dict | list | None = None) -> dict:
 
 # ---------------------------------------------------------------------------------------------- command line
 def run_from_args(a) -> int:
+    name = getattr(a, "recipe_opt", None) or a.recipe
+    if not name or (a.recipe and getattr(a, "recipe_opt", None) and a.recipe != a.recipe_opt):
+        raise UserError("r1 distill: give one recipe (positional RECIPE or --recipe RECIPE)")
     overrides = parse_overrides(a.overrides)
     if a.out:
         overrides["out"] = a.out
@@ -222,11 +251,22 @@ def run_from_args(a) -> int:
         overrides["data_dir"] = a.data_dir
     if a.teacher_runs:
         overrides["teacher.run_dirs"] = list(a.teacher_runs)
-    recipe = load_recipe(a.recipe, overrides)
+    recipe = load_recipe(name, overrides)
     main(recipe["_path"], overrides)
     out = Path(recipe.get("out") or f"runs/distill/{recipe['name']}")
     print((out / "report_row.md").read_text(encoding="utf-8"))
     print(f"report row: {out / 'report_row.md'} and {out / 'report_row.json'}")
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    for task, ba in summary["eval"].items():
+        cells = []
+        for when in ("before", "after"):
+            c = ba.get(when)
+            if c and c.get("pass@1") is not None:
+                ci = c.get("ci") or [None, None]
+                cells.append(f"{when} {100 * c['pass@1']:.1f}% [{100 * (ci[0] or 0):.1f}, {100 * (ci[1] or 0):.1f}] "
+                             f"(n={c.get('n')})")
+        print(f"{task}: " + ("; ".join(cells) or "not evaluated"))
+    print(f"filters dropped: {summary['filters']}; summary: {out / 'summary.json'}")
     return 0
 
 

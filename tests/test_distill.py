@@ -1,4 +1,5 @@
-"""distill/: rejection filters (table-driven), dataset prompt reconstruction on a real run, report row, end to end."""
+"""distill/ and training/curation.py: rejection filters (table-driven), the programmatic teacher and the enforced
+`correct` filter, dataset prompt reconstruction on a real run, report row, end to end."""
 from __future__ import annotations
 
 import json
@@ -6,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from distill import dataset as ds
-from distill import filters as flt
 from distill import report as rpt
+from training import curation as ds
+from training import curation as flt
 from distill.pipeline import apply_overrides, load_recipe, recipe_path
 from harness.errors import UserError
 
@@ -112,7 +113,8 @@ def test_default_filters_and_bad_specs():
 @pytest.fixture(scope="module")
 def arith_run(tmp_path_factory, r1):
     out = tmp_path_factory.mktemp("distill") / "arith"
-    r1("eval", "--task", "arith", "--limit", "2", "-n", "2", "--max-tokens", "32", "--out", str(out), "--no-progress")
+    r1("eval", "--task", "arith", "--limit", "2", "-n", "2", "--max-tokens", "32", "--out", str(out), "--no-progress",
+       "--think-prefix", "on")
     return out
 
 
@@ -214,16 +216,20 @@ def test_report_row_against_table5(tmp_path):
 # ------------------------------------------------------------------------------------------------ end to end
 @pytest.mark.slow
 def test_pipeline_end_to_end_cpu(tmp_path):
-    """Embedded teacher -> filters -> dataset -> 1 SFT step of the embedded student -> eval -> report row, run the
-    way a GPU cluster runs it: pipeline up to the dataset, the SFT step alone (distill.train, as under accelerate
-    launch), then the pipeline again, which finds the student current and evaluates it."""
+    """cpu_demo at toy sizes: programmatic teacher -> enforced filters -> dataset -> 1 SFT step of the embedded
+    student -> before/after eval -> report row + summary.json, run the way a GPU cluster runs it: pipeline up to the
+    dataset, the SFT step alone (distill.train, as under accelerate launch), then the pipeline again, which finds the
+    student current and evaluates it."""
     import yaml
 
     from distill import train as dtrain
     from distill.pipeline import main
 
     recipe = yaml.safe_load(recipe_path("cpu_demo").read_text())
-    recipe["sft"]["max_steps"] = 1
+    recipe["teacher"]["limit"] = 12
+    recipe["teacher"]["backend_options"] = {"slip_rate": 0.3}
+    recipe["eval"].update(limit=4, max_tokens=16, backend_options={"batch_size": 4})
+    recipe["sft"].update(max_steps=1, per_device_train_batch_size=2, logging_steps=1)
     rpath = tmp_path / "demo.yaml"
     rpath.write_text(yaml.safe_dump(recipe))
     out = tmp_path / "demo"
@@ -236,23 +242,29 @@ def test_pipeline_end_to_end_cpu(tmp_path):
 
     assert row["paper_row"] == "R1-Distill-Qwen-1.5B"
     f = row["filters"]
-    assert f["input"] == 8 and row["dataset"]["n_examples"] == f["kept"]
+    assert f["input"] == 12 and row["dataset"]["n_examples"] == f["kept"] and f["report_only"] == []
     assert list(f["dropped"]) == ["decontaminate", "truncated", "correct", "max_tokens", "mixed_language",
                                   "long_paragraph", "code_in_cot", "duplicates"]
-    # the student is evaluated on arith-0/1: the teacher's samples on them never reach it
-    assert f["dropped"]["decontaminate"] == 4 and f["kept"] == 4 - sum(
-        v for k, v in f["dropped"].items() if k not in ("decontaminate", *f["report_only"]))
-    sources = [json.loads(line)["source"] for line in (out / "dataset" / "dataset.jsonl").read_text().splitlines()]
-    assert {s["problem_id"] for s in sources} <= {"arith-2", "arith-3"}
+    # the student is evaluated on arith-0..3: the teacher's samples on them never reach it
+    assert f["dropped"]["decontaminate"] == 4 and row["train_eval_overlap"] == [f"arith/arith-{i}" for i in range(4)]
+    assert row["held_out"]["arith"] == {"eval_problems": 4, "train_problems": f["kept"], "overlap": 0,
+                                        "teacher_problems": 12}
+    lines = (out / "dataset" / "dataset.jsonl").read_text().splitlines()
+    sources = [json.loads(line)["source"] for line in lines]
+    assert sources and all(s["verdict"] == "correct" for s in sources)  # nothing wrong is trained on
+    assert {s["problem_id"] for s in sources} <= {f"arith-{i}" for i in range(4, 12)}
     assert row["train"]["global_step"] == 1 and row["train"]["train_loss"] > 0
     assert row["train"]["trainer"] == "training.sft.run_sft"  # the project's one SFT path
-    arith = next(c for c in row["columns"] if c["task"] == "arith")
-    assert arith["n_problems"] == 2 and arith["ours"] is not None
-    assert row["train_eval_overlap"] == ["arith/arith-0", "arith/arith-1"]
     model_dir = Path(row["train"]["model_dir"])
     assert (model_dir / "config.json").is_file() and out / "student" in model_dir.parents
     res = json.loads((out / "eval" / "results.json").read_text())
     assert res["manifest"]["model"] == str(model_dir) and res["manifest"]["backend"] == "hf"
+    summary = json.loads((out / "summary.json").read_text())
+    for when in ("before", "after"):
+        cell = summary["eval"]["arith"][when]
+        assert cell["n"] == 4 and 0 <= cell["pass@1"] <= 1 and len(cell["ci"]) == 2
+        assert sum(cell["verdicts"].values()) == 4
+    assert summary["filters"] == f["dropped"] and summary["held_out"]["arith"]["overlap"] == 0
     md = (out / "report_row.md").read_text()
     assert "paper: R1-Distill-Qwen-1.5B" in md and "contaminated" not in md
     # Re-running resumes: no new teacher samples, no retraining, the same eval run.
@@ -261,24 +273,61 @@ def test_pipeline_end_to_end_cpu(tmp_path):
     assert again["timings_s"]["train_s"] < 5 and again["columns"] == row["columns"]
 
 
-@pytest.mark.slow
-def test_train_via_trl_directly(tmp_path):
-    """sft_trainer: trl, the SFTTrainer call in distill/train.py (for trees without training/sft.py)."""
+def test_distill_sft_params_use_the_training_vocabulary(tmp_path):
+    """One vocabulary for sft: SFTSettings fields, TRL SFTConfig fields through extra, typos refused up front."""
     from distill import train as dtrain
+    from training.sft import sft_settings
 
-    examples = [{"messages": [{"role": "user", "content": f"Compute {i} + 1."},
-                              {"role": "assistant", "content": f"<think>\n{i} plus one\n</think>\n\\boxed{{{i + 1}}}"}]}
-                for i in range(2)]
-    params = {"max_steps": 1, "per_device_train_batch_size": 2, "max_length": 64, "use_cpu": True, "bf16": False,
-              "activation_checkpointing": False, "report_to": "none", "dtype": "float32"}
-    summary = dtrain.train(examples, "embedded", params, tmp_path, trainer="trl")
-    assert summary["trainer"].startswith("trl.SFTTrainer") and summary["global_step"] == 1
-    assert (Path(summary["model_dir"]) / "config.json").is_file()
-    assert json.loads((tmp_path / "train.json").read_text())["params"] == params
+    s = sft_settings({"max_steps": 3, "activation_checkpointing": False, "use_liger_kernel": True,
+                      "extra": {"save_total_limit": 1}})
+    assert s.max_steps == 3 and s.gradient_checkpointing is False
+    assert s.extra == {"save_total_limit": 1, "use_liger_kernel": True}
+    with pytest.raises(UserError, match="learning_rte"):
+        dtrain.check_sft_params({"learning_rte": 1e-5})
+    with pytest.raises(UserError, match="dtype"):  # a load setting: student.dtype
+        dtrain.check_sft_params({"dtype": "float32"})
     with pytest.raises(UserError, match="empty"):
-        dtrain.train([], "embedded", params, tmp_path / "y", trainer="trl")
-    with pytest.raises(UserError, match="not TRL SFTConfig fields"):
-        dtrain.train(examples, "embedded", {"learning_rte": 1e-5}, tmp_path / "z")
+        dtrain.train([], "embedded", {}, tmp_path / "y")
+
+
+def test_programmatic_teacher_and_enforced_filters(tmp_path):
+    """The demo's teacher is a harness backend: its samples are an eval run scored by the math verifier. Its slips
+    are scored incorrect, the enforced `correct` filter drops every one, and assert_enforced proves it."""
+    from distill.generate import TeacherConfig, generate, load_teacher_records
+    from distill.teacher import worked_solution
+    from tasks.arith import make_problem
+
+    for i in range(60):  # exact on every problem shape (2-4 terms, products, negatives)
+        p = make_problem(i)
+        text, stated = worked_solution(p.question[len("Compute "):-1])
+        assert str(stated) == p.gold and text.endswith(f"\\boxed{{{p.gold}}}") and "</think>" in text
+
+    cfg = TeacherConfig.from_dict({"model": "arith", "backend": "programmatic", "tasks": ["arith"], "limit": 200,
+                                   "n": 1, "max_tokens": 2048, "backend_options": {"slip_rate": 0.2}})
+    records = load_teacher_records(generate(cfg, tmp_path / "teacher"))
+    verdicts = [r["verdict"] for r in records]
+    assert len(records) == 200 and set(verdicts) == {"correct", "incorrect"}
+    assert 20 <= verdicts.count("incorrect") <= 60  # slip_rate 0.2, seeded per sample
+    specs = flt.parse_filters(["truncated", "correct", "duplicates"])
+    res = flt.run_filters(records, specs)
+    assert res.counts["correct"] == verdicts.count("incorrect") and len(res.kept) == verdicts.count("correct")
+    flt.assert_enforced(res, specs)
+    examples, checks = ds.build_examples(res.kept)
+    assert checks == {"matched": len(res.kept), "unchecked": 0}
+    assert all(e["messages"][-1]["content"].startswith("<think>\n") for e in examples)
+
+    # a wrong sample in the kept set (a filter bug) is caught before any SFT
+    bad = flt.FilterResult(res.kept + [next(r for r in records if r["verdict"] == "incorrect")], [], {}, [], 0)
+    with pytest.raises(AssertionError, match="correct is enforced"):
+        flt.assert_enforced(bad, specs)
+    # a report-only `correct` is not enforced: nothing to assert
+    flt.assert_enforced(bad, flt.parse_filters(["correct"], report_only=["correct"]))
+    # max_tokens cuts like a model: finish_reason length, and the truncated filter drops it
+    short = TeacherConfig.from_dict({"model": "arith", "backend": "programmatic", "tasks": ["arith"], "limit": 3,
+                                     "max_tokens": 5})
+    cut = load_teacher_records(generate(short, tmp_path / "short"))
+    assert all(r["finish_reason"] == "length" for r in cut)
+    assert flt.run_filters(cut, flt.parse_filters(["truncated"])).kept == []
 
 
 def test_decontamination(tmp_path, arith_run):

@@ -26,6 +26,7 @@ from harness.errors import UserError
 from harness.task import Task, get_task
 
 from .config import R1_ZERO_TEMPLATE, EvalSettings, GRPOSettings, Recipe, load_recipe
+from .dist import is_main_process, save_trained, world_size
 from .rewards import make_rewards
 
 log = logging.getLogger("r1.training.grpo")
@@ -120,37 +121,20 @@ def render_prompt(messages: list[dict], template: str, think_prefix: bool, token
 
 
 def build_dataset(s: GRPOSettings, tokenizer=None, data_dir: str | None = None):
-    """Rows {prompt, gold, kind, task, problem_id (+ tests, mode, func_name for code)} from the task's problems."""
+    """Rows {prompt, gold, kind, task, problem_id (+ tests, mode, func_name for code)}: the prompt dataset
+    ``s.data`` or the task ``s.task``, decontaminated (training/datasets.py: grpo_prompts, grpo_rows)."""
     from datasets import Dataset
 
-    task = get_task(s.task)
-    kind = task_kind(task)
-    end = s.train_offset + s.train_limit if s.train_limit else None
-    problems = task.problems(data_dir, end)[s.train_offset:end]
-    problems = [p for p in problems if all(p.meta.get(k) == v for k, v in s.train_filter.items())]
-    if not problems:
-        raise UserError(f"GRPO: no training problems in {s.task}[{s.train_offset}:{end}]")
-    rows = []
-    for p in problems:
-        pr = task.prompt(p, s.seed)
-        row = {"prompt": render_prompt(pr.messages, s.template, s.think_prefix, tokenizer), "kind": kind,
-               "task": task.name, "problem_id": p.id}
-        if kind == "math":
-            row["gold"] = task.gold_answer(p.gold) if hasattr(task, "gold_answer") else str(p.gold)
-        elif kind == "choice":
-            row["gold"] = str(pr.meta.get("gold_letter") or p.gold)
-        else:
-            if getattr(p, "tests", None) is None:
-                raise UserError(f"GRPO: task {task.name} has no per-problem test list to reward code with")
-            row.update(gold="", tests=json.dumps(p.tests), mode=getattr(p, "mode", "stdin"),
-                       func_name=getattr(p, "func_name", None) or "")
-        rows.append(row)
-    return Dataset.from_list(rows)
+    from .datasets import grpo_rows
+
+    return Dataset.from_list(grpo_rows(s, tokenizer, data_dir))
 
 
 # ---------------------------------------------------------------------------------------------------- trainer
 def grpo_config(s: GRPOSettings, out: str, cpu: bool):
     from trl import GRPOConfig
+
+    from .sft import deepspeed_launch
 
     kw: dict[str, Any] = dict(
         output_dir=out, learning_rate=s.learning_rate, beta=s.beta, loss_type=s.loss_type, epsilon=s.epsilon,
@@ -169,7 +153,11 @@ def grpo_config(s: GRPOSettings, out: str, cpu: bool):
     if s.use_vllm:
         kw["vllm_mode"] = s.vllm_mode
     if cpu:  # TRL on CPU: no bf16 autocast, no checkpointing, no vLLM
-        kw.update(use_cpu=True, bf16=False, gradient_checkpointing=False, use_vllm=False)
+        kw.update(bf16=False, gradient_checkpointing=False, use_vllm=False)
+        if not deepspeed_launch():  # accelerate turns DeepSpeed off when TrainingArguments ask for use_cpu
+            kw.update(use_cpu=True)
+        else:  # DeepSpeed's CPU accelerator (DS_ACCELERATOR=cpu): without a named backend accelerate sees 1 process
+            kw.update(ddp_backend="gloo")
     kw.update(s.extra)
     return GRPOConfig(**kw)
 
@@ -212,18 +200,21 @@ def train_grpo(recipe: Recipe, s: GRPOSettings, start_model: str, out: str | Pat
         def on_step_end(self, args, state, control, **kw):
             times.append(time.perf_counter())
 
+    # The model id, not a model: TRL builds it after the sharding context exists (ZeRO-3 zero.Init).
     trainer = GRPOTrainer(model=path, reward_funcs=rewards, args=cfg, train_dataset=dataset,
                           processing_class=tokenizer, callbacks=[_StepTimer()])
     t0 = time.perf_counter()
     result = trainer.train()
     seconds = time.perf_counter() - t0
-    final = save_checkpoint(trainer.model, tokenizer, out / "final")
+    final = save_trained(trainer, tokenizer, out / "final")
     history = reward_history(trainer.state.log_history)
     summary = {"checkpoint": final, "start_model": start_model, "steps": trainer.state.global_step,
                "seconds": round(seconds, 2), "train_loss": result.training_loss, "rewards": history,
                "step_seconds": [round(b - a, 3) for a, b in zip([t0] + times[:-1], times)],
-               "n_train_problems": len(dataset), "settings": {k: v for k, v in vars(s).items()}}
-    (out / "train_summary.json").write_text(json.dumps(summary, indent=1, default=str))
+               "n_train_problems": len(dataset), "world_size": trainer.accelerator.num_processes,
+               "settings": {k: v for k, v in vars(s).items()}}
+    if is_main_process():
+        (out / "train_summary.json").write_text(json.dumps(summary, indent=1, default=str))
     return summary
 
 
@@ -249,11 +240,6 @@ def check_held_out(recipe: Recipe, s: GRPOSettings) -> None:
                         f"set grpo.train_offset >= {ev.limit} (or eval.limit lower) to keep the evaluation held out")
 
 
-def is_main_process() -> bool:
-    """Under accelerate / torchrun only rank 0 evaluates and writes the run summary."""
-    return int(os.environ.get("RANK", "0")) == 0
-
-
 def main(recipe_path: str | None, overrides: Mapping[str, Any] | None = None) -> dict:
     """GRPO from ``recipe.model`` with ``recipe.grpo``; returns {train: summary, eval_before, eval_after}."""
     recipe = load_recipe(recipe_path, overrides)
@@ -263,12 +249,14 @@ def main(recipe_path: str | None, overrides: Mapping[str, Any] | None = None) ->
     out.mkdir(parents=True, exist_ok=True)
     (out / "recipe.json").write_text(json.dumps(recipe.to_dict(), indent=1))
     dev = "cpu" if on_cpu(recipe) else recipe.device
-    result: dict[str, Any] = {"recipe": recipe.name, "out": str(out)}
-    evals = recipe.eval.enabled and is_main_process()
-    if evals and recipe.eval.before:
-        result["eval_before"] = evaluate_model(model_dir(recipe.model), recipe.eval, out / "eval_before", dev)
+    result: dict[str, Any] = {"recipe": recipe.name, "out": str(out), "world_size": world_size()}
+    start = model_dir(recipe.model)  # converted once, before any process group exists
     result["train"] = train_grpo(recipe, s, recipe.model, out / "grpo")
-    if evals:
+    # Both evaluations come after training: save_trained ended with a barrier, so no rank waits in a collective
+    # while rank 0 generates (the starting model is a file, evaluating it later measures the same weights).
+    if recipe.eval.enabled and is_main_process():
+        if recipe.eval.before:
+            result["eval_before"] = evaluate_model(start, recipe.eval, out / "eval_before", dev)
         result["eval_after"] = evaluate_model(result["train"]["checkpoint"], recipe.eval, out / "eval_after", dev)
     if is_main_process():
         (out / "result.json").write_text(json.dumps(result, indent=1, default=str))
@@ -280,8 +268,10 @@ if __name__ == "__main__":  # accelerate launch -m training.grpo RECIPE [key=val
 
     from harness.config import parse_overrides
 
-    print(json.dumps(main(sys.argv[1], parse_overrides(sys.argv[2:])), indent=1, default=str))
+    res = main(sys.argv[1], parse_overrides(sys.argv[2:]))
+    if is_main_process():
+        print(json.dumps(res, indent=1, default=str))
 
 
 __all__ = ["main", "train_grpo", "build_dataset", "render_prompt", "grpo_config", "model_dir", "save_checkpoint",
-           "evaluate_model", "reward_history"]
+           "evaluate_model", "reward_history", "is_main_process"]
