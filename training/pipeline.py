@@ -360,13 +360,43 @@ def _launch(recipe: Recipe, stage_settings: list) -> dict[str, Any] | None:
                                  // s.num_generations for n, s in stage_settings}}
 
 
+def _trl_grpo_config(recipe: Recipe, s, cpu: bool):
+    """TRL's own validation of every GRPO field. TRL checks whole groups per step for the processes it sees (one,
+    here); with a launch of N processes the global batch is N times larger, which ``_launch`` checks instead."""
+    from .grpo import grpo_config
+
+    try:
+        return grpo_config(s, "/tmp/r1-dry-run", cpu)
+    except TypeError as e:  # an unknown field under grpo.extra
+        raise UserError(f"grpo settings refused by TRL's GRPOConfig: {e}") from None
+    except ValueError as e:
+        nproc = int((recipe.launch or {}).get("num_processes") or 1)
+        if "divisible" in str(e) and nproc > 1:
+            try:
+                return grpo_config(with_overrides(s, {"per_device_train_batch_size":
+                                                      s.per_device_train_batch_size * nproc}), "/tmp/r1-dry-run", cpu)
+            except ValueError:
+                eff = nproc * s.per_device_train_batch_size * s.gradient_accumulation_steps
+                raise UserError(f"launch: {nproc} processes x per_device_train_batch_size "
+                                f"{s.per_device_train_batch_size} x gradient_accumulation_steps "
+                                f"{s.gradient_accumulation_steps} = {eff} completions per step, not a multiple of "
+                                f"num_generations {s.num_generations} (TRL needs whole groups)") from None
+        raise UserError(f"grpo settings refused by TRL's GRPOConfig: {e}") from None
+
+
+def _trl_sft_config(s, cpu: bool, name: str):
+    from .sft import sft_config
+
+    try:
+        return sft_config(s, "/tmp/r1-dry-run", cpu)
+    except (ValueError, TypeError) as e:
+        raise UserError(f"stage {name}: sft settings refused by TRL's SFTConfig: {e}") from None
+
+
 def plan(recipe_path: str | None, overrides: Mapping[str, Any] | None = None) -> dict:
     """Everything a run would check, without training: recipe keys, each stage's data (sources, column mappings,
     decontamination), rewards, TRL configs, evaluation tasks, launch settings; and a rendered training prompt."""
     from harness.task import get_task
-
-    from .grpo import grpo_config
-    from .sft import sft_config
 
     overrides = dict(overrides or {})
     overrides.pop("stage", None)
@@ -383,7 +413,7 @@ def plan(recipe_path: str | None, overrides: Mapping[str, Any] | None = None) ->
             d = cold_start_data(recipe)
             st["data"] = d.report()
             s = with_overrides(recipe.sft, recipe.stage_overrides.get("cold_start"))
-            sft_config(s, "/tmp/r1-dry-run", cpu)
+            _trl_sft_config(s, cpu, name)
             st["sft"] = {"learning_rate": s.learning_rate, "epochs": s.num_train_epochs, "max_steps": s.max_steps,
                          "max_length": s.max_length}
             st["example"] = d.rows[0]["messages"]
@@ -392,7 +422,7 @@ def plan(recipe_path: str | None, overrides: Mapping[str, Any] | None = None) ->
             d = grpo_data(recipe, name)
             st["data"] = d.report()
             st["rewards"] = _check_rewards(s.rewards, s)
-            cfg = grpo_config(s, "/tmp/r1-dry-run", cpu)  # TRL's own validation of every field
+            cfg = _trl_grpo_config(recipe, s, cpu)
             st["trl"] = {"learning_rate": cfg.learning_rate, "beta": cfg.beta, "loss_type": cfg.loss_type,
                          "epsilon": cfg.epsilon, "num_generations": cfg.num_generations,
                          "max_completion_length": cfg.max_completion_length, "max_steps": cfg.max_steps,
@@ -418,7 +448,7 @@ def plan(recipe_path: str | None, overrides: Mapping[str, Any] | None = None) ->
                               "max_tokens": rj.max_tokens, "temperature": rj.temperature, "limit": rj.limit,
                               "sft_from": rj.sft_from}
             s = with_overrides(recipe.sft, recipe.stage_overrides.get("rejection_sft"))
-            sft_config(s, "/tmp/r1-dry-run", cpu)
+            _trl_sft_config(s, cpu, name)
         out["stages"].append(st)
     ev = recipe.eval
     for t in ev.tasks:
