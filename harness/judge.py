@@ -153,12 +153,15 @@ def parse_simpleqa(text: str) -> str | None:
     """CORRECT / INCORRECT / NOT_ATTEMPTED from a grader reply, or None.
 
     The letter the template asks for ("A", "**B**", "C: NOT_ATTEMPTED") wins; otherwise the reply must name
-    exactly one grade word. simple-evals takes the first A, B or C anywhere in the reply (so "As an AI..." is
-    CORRECT) and maps no match to NOT_ATTEMPTED; both would hide a judge that does not follow the format."""
+    exactly one grade word; a reply naming two grades (an echoed option list) is no verdict. simple-evals takes the
+    first A, B or C anywhere in the reply (so "As an AI..." is CORRECT) and maps no match to NOT_ATTEMPTED; both
+    would hide a judge that does not follow the format."""
+    words = {w.replace(" ", "_") for w in _SQA_WORDS.findall(text)}
     m = _LETTER.match(text)
     if m:
-        return {"A": "CORRECT", "B": "INCORRECT", "C": "NOT_ATTEMPTED"}[m.group(1)]
-    words = {w.replace(" ", "_") for w in _SQA_WORDS.findall(text)}
+        grade = {"A": "CORRECT", "B": "INCORRECT", "C": "NOT_ATTEMPTED"}[m.group(1)]
+        # "A: CORRECT\nB: INCORRECT" echoes the option list: it names two grades, so it is no verdict
+        return grade if words <= {grade} else None
     return words.pop() if len(words) == 1 else None
 
 

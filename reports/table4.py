@@ -134,7 +134,8 @@ def row_notes(runs: Sequence[Run], task: str) -> list[str]:
         judge = run.manifest.get("judge")
         if isinstance(judge, dict) and judge.get("model") and any(
                 isinstance((r.get("verdict_detail") or {}).get("judge"), dict) for r in tr.records):
-            notes.append(f"run {i}: judge {judge['model']}")
+            bad = res.get("judge_unparseable")
+            notes.append(f"run {i}: judge {judge['model']}" + (f" ({bad} replies unparseable)" if bad else ""))
         if isinstance(res.get("protocol_note"), str):
             notes.append(f"run {i}: {res['protocol_note']}")
         p = partial(run, task)

@@ -25,6 +25,7 @@ from harness.task import get_task  # noqa: E402
     ("A\n", "CORRECT"), ("The grade is INCORRECT.", "INCORRECT"), ("NOT_ATTEMPTED", "NOT_ATTEMPTED"),
     ("NOT ATTEMPTED", "NOT_ATTEMPTED"), ("CORRECT", "CORRECT"),
     # simple-evals would read these as A (first capital A) or default to C; they are unparseable here
+    ("A: CORRECT\nB: INCORRECT", None), ("B: CORRECT", None),
     ("As an AI I cannot grade", None), ("", None), ("CORRECT or INCORRECT, hard to say", None), ("D", None),
 ])
 def test_parse_simpleqa(reply, grade):
