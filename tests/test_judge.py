@@ -245,3 +245,21 @@ def test_real_llama_server_as_judge(tmp_path, data_dir):
         assert (j["grade"] is None) == (r["verdict"] == "error")
     print(json.dumps({"verdicts": t["verdicts"], "judge_unparseable": t["judge_unparseable"],
                       "raw": [r["verdict_detail"]["judge"]["raw"] for r in judged]}))
+
+
+def test_datasets_load_as_their_sources_describe(data_dir):
+    from collections import Counter
+
+    sq = get_task("simpleqa").problems(data_dir)
+    assert len(sq) == 4326 and [p.id for p in sq[:3]] == ["0", "1", "2"]
+    assert Counter(p.meta["topic"] for p in sq) == {
+        "Science and technology": 858, "Politics": 709, "Art": 550, "Other": 475, "Geography": 424, "Sports": 368,
+        "Music": 341, "TV shows": 293, "History": 173, "Video games": 135}
+    assert Counter(p.meta["answer_type"] for p in sq) == {"Date": 1418, "Person": 1041, "Other": 777, "Number": 663,
+                                                          "Place": 427}
+    fr = get_task("frames").problems(data_dir)
+    assert len(fr) == 824 and fr[-1].id == "823"
+    assert Counter(t for p in fr for t in p.meta["reasoning_types"]) == {
+        "Multiple constraints": 549, "Numerical reasoning": 293, "Temporal reasoning": 278, "Tabular reasoning": 236,
+        "Post processing": 107}
+    assert all(p.question == p.question.strip() and p.gold for p in fr)
