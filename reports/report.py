@@ -16,9 +16,9 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from harness.config import CI_LEVEL, PAPER_GENERATION
+from harness.config import CI_LEVEL
 
-from . import paper_tables, plots
+from . import comparability, paper_tables, plots
 from .runs import CORRECT, GROUPS, TRUNCATED, Run, TaskRun, load_run
 
 STANDARD_KEYS = {"pass@1", "pass@1_ci", "ci_level", "n_problems", "n_planned_problems", "samples_per_problem",
@@ -210,16 +210,8 @@ def inside_ci(paper: float | None, ci: Sequence[float] | None) -> str:
 
 
 def protocol_diffs(manifest: dict) -> list[str]:
-    gen = manifest.get("generation")
-    if not isinstance(gen, dict):
-        return ["generation settings unknown (imported run)"] if manifest.get("source") == "import" else []
-    out = []
-    # The paper's protocol is harness.config.PAPER_GENERATION: every field of it is compared, so a new protocol knob
-    # is flagged without touching this function.
-    for key, want in PAPER_GENERATION.to_dict().items():
-        if key in gen and gen.get(key) != want:
-            out.append(f"{key} {gen.get(key)} (paper {want})")
-    return out
+    """Run-wide departures from the paper's protocol (reports/comparability.py; per task, k is added there)."""
+    return comparability.protocol_diffs(manifest)
 
 
 # --- the report ---------------------------------------------------------------------------------------------------
@@ -250,6 +242,7 @@ class ReportBuilder:
                  Para(f"Generated {generated}. Paper numbers: DeepSeek-R1 (arXiv:2501.12948v1), Tables 2, 4, 5, 6. "
                       f"Scores in percent; CIs are {int(CI_LEVEL * 100)}% percentile bootstrap intervals over "
                       f"problems. pass@1 is the mean correctness over each problem's samples."))
+        self.section_not_comparable()
         self.section_runs()
         self.section_summary()
         from .table4 import stage_blocks, table4_blocks  # Table 4 and per-stage views (reports/table4.py)
@@ -258,6 +251,17 @@ class ReportBuilder:
         self.section_extras()
         for task in self.tasks:
             self.section_task(task)
+
+    def section_not_comparable(self) -> None:
+        """At the top: numbers that must not be read beside the paper's, and why."""
+        for task in self.tasks:
+            for i, run, tr in self.runs_with(task):
+                why = comparability.public_tests_only(tr.results)
+                if why:
+                    self.add(Warn(f"**Not comparable to the paper: {task}, run {i + 1} ({run.path.name})** is "
+                                  f"{why}. Passing the sample tests does not mean passing the hidden ones, so its "
+                                  f"pass@1{' and rating' if task == 'codeforces' else ''} overstate the paper's "
+                                  f"metric; the `paper in CI` column reads \"{comparability.NOT_COMPARABLE}\"."))
 
     def section_runs(self) -> None:
         self.add(Heading(2, "Runs"))
@@ -277,6 +281,9 @@ class ReportBuilder:
         for i, r in enumerate(self.runs, 1):
             if not r.model_id:
                 self.add(Para(f"Run {i}: the paper has no row for model `{r.model}`; paper columns stay empty."))
+            tp = comparability.think_prefix_text(r.manifest)
+            if tp:
+                self.add(Para(f"Run {i}: {tp}."))
             diffs = protocol_diffs(r.manifest)
             if diffs:
                 self.add(Warn(f"Run {i} ({r.path.name}) differs from the paper's protocol: {'; '.join(diffs)}."))
@@ -292,6 +299,7 @@ class ReportBuilder:
         for task in self.tasks:
             for i, run, tr in self.runs_with(task):
                 res = tr.results or {}
+                task_diffs = comparability.protocol_diffs(run.manifest, task, tr.requested_n)
                 pv = paper_tables.lookup(run.model_id, task, "pass@1")
                 ci = res.get("pass@1_ci")
                 cons_k = res.get("cons_k")
@@ -303,15 +311,22 @@ class ReportBuilder:
                 rows.append([
                     task, f"{i + 1}: {run.label}", num(res.get("n_problems", len(tr.counts()))), sample_span(tr),
                     pct(res.get("pass@1")), f"{pct(ci[0])}–{pct(ci[1])}" if ci else DASH,
-                    f"{pv.value:.1f}" if pv else DASH, inside_ci(pv.fraction if pv else None, ci),
+                    f"{pv.value:.1f}" if pv else DASH,
+                    comparability.ci_cell(inside_ci(pv.fraction if pv else None, ci), res, task_diffs),
                     self.cons_cell(res, cons, cons_k), cons_paper_txt,
                     pct(res.get("truncation_rate")), pct(res.get("no_answer_rate")),
                     self.mean_tokens_cell(tr, res), pv.table_title if pv else DASH,
                 ])
                 flags += [f"{task}, run {i + 1}: {f}" for f in sample_flags(run, tr)]
+                flags += [f"{task}, run {i + 1}: {f}" for f in comparability.task_warnings(res)]
+                own = [d for d in task_diffs if d not in comparability.protocol_diffs(run.manifest)]
+                if own:
+                    flags.append(f"{task}, run {i + 1} differs from the paper's protocol for this task: "
+                                 f"{'; '.join(own)}")
         self.add(Table(headers, rows, {2, 4, 6, 10, 11, 12}))
         self.add(Para("`truncated` and `no answer` are shares of all samples; `paper in CI` says whether the paper's "
-                      "pass@1 lies inside the measured interval."))
+                      "pass@1 lies inside the measured interval, names the protocol fields the run differs in, and "
+                      f"reads \"{comparability.NOT_COMPARABLE}\" for scores on public/sample tests only."))
         for f in flags:
             self.add(Warn(f))
 
@@ -343,18 +358,28 @@ class ReportBuilder:
         for task in self.tasks:
             for i, run, tr in self.runs_with(task):
                 for key, val in sorted((tr.results or {}).items()):
-                    if key in STANDARD_KEYS or key.startswith("cons@") or not isinstance(val, (int, float)):
+                    if (key in STANDARD_KEYS or key in comparability.WARNED_KEYS or key.startswith("cons@")
+                            or not isinstance(val, (int, float)) or isinstance(val, bool)):
                         continue
                     pv = paper_tables.lookup(run.model_id, task, key)
-                    rows.append([task, f"{i + 1}: {run.label}", key, num(val), num(pv.value) if pv else DASH,
-                                 pv.table_title if pv else DASH])
+                    paper = num(pv.value) if pv else DASH
+                    if pv and comparability.public_tests_only(tr.results):
+                        paper += f" ({comparability.NOT_COMPARABLE}: public tests only)"
+                    note = comparability.rating_estimator(tr.results) if key == "rating" else None
+                    rows.append([task, f"{i + 1}: {run.label}", key, num(val), paper,
+                                 pv.table_title if pv else DASH, note or DASH])
         if rows:
             self.add(Heading(2, "Task-specific results"),
-                     Table(["task", "run", "metric", "measured", "paper", "paper source"], rows, {3, 4}))
+                     Table(["task", "run", "metric", "measured", "paper", "paper source", "how measured"], rows,
+                           {3, 4}))
 
     def section_task(self, task: str) -> None:
         entries = self.runs_with(task)
         self.add(Heading(2, f"Task {task}"))
+        for i, run, tr in entries:
+            why = comparability.public_tests_only(tr.results)
+            if why:
+                self.add(Warn(f"Run {i + 1}: {why}. Not comparable to the paper's {task} numbers."))
         self.task_pass_k(task, entries)
         self.task_cons_k(task, entries)
         self.task_verdicts(task, entries)
@@ -537,8 +562,8 @@ class ReportBuilder:
 def write_report(run_dirs: list[Path], out: Path) -> dict[str, Path]:
     """Write out/report.md, out/report.html and out/*.png for the given run dirs; returns the written paths."""
     out = Path(out)
+    runs = [load_run(Path(d)) for d in run_dirs]  # a run dir that cannot be read leaves no empty report dir behind
     out.mkdir(parents=True, exist_ok=True)
-    runs = [load_run(Path(d)) for d in run_dirs]
     builder = ReportBuilder(runs, out)
     builder.build(time.strftime("%Y-%m-%d %H:%M:%S %z"))
     md = out / "report.md"

@@ -136,6 +136,7 @@ class Codeforces(Task):
     def extra_results(self, problems: list[Problem], records: list[dict]) -> dict[str, Any]:
         res: dict[str, Any] = {
             "interactive_skipped": len(self.interactive),
+            "interactive_skipped_ids": list(self.interactive),  # reports name them (issue 13)
             "hidden_tests_absent": True,
             "tests_source": "DeepCoder's tests: mostly the statement's sample test only",
         }

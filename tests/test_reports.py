@@ -238,7 +238,8 @@ def test_report_numbers_are_the_runs_numbers(golden_report):
     assert cells[5] == f"{100 * lo:.1f}–{100 * hi:.1f}"
     assert cells[6] == "28.9"  # Table 5, R1-Distill-Qwen-1.5B
     inside = lo <= 0.289 <= hi
-    assert cells[7] == ("yes" if inside else ("no (paper above)" if 0.289 > hi else "no (paper below)"))
+    assert cells[7] == ("yes" if inside else ("no (paper above)" if 0.289 > hi else "no (paper below)")) + \
+        "; protocol differs: max_tokens, k"  # 8192 tokens, 8 samples (the paper: 32768, 64)
     assert cells[8] == f"{100 * res['cons@8']:.1f} (k=8)" and cells[9] == "52.7 (cons@64)"
     assert cells[10] == f"{100 * res['truncation_rate']:.1f}" and cells[11] == f"{100 * res['no_answer_rate']:.1f}"
     # The second run's GGUF file has no paper row: its paper columns stay empty.
@@ -428,3 +429,91 @@ def test_cli_report_on_imported_run(tmp_path, r1):
     cells = [c.strip() for c in row.strip("|").split("|")]
     assert cells[2:5] == ["6", "2 / 2", "50.0"] and cells[10] == "50.0"  # the unclosed think blocks are truncated
     assert "generation settings unknown (imported run)" in md
+
+
+# --- comparability with the paper (issue 13) ------------------------------------------------------------------------
+def _run_from_records(root: Path, task: SynthTask, recs: list[dict], manifest_extra: dict, n: int) -> Path:
+    """A run dir whose results.json comes from the runner's aggregate_task over exactly these records."""
+    root.mkdir(parents=True)
+    problems = [Problem(id=pid, gold="g") for pid in dict.fromkeys(r["problem_id"] for r in recs)]
+    manifest = {"model": "deepseek-ai/DeepSeek-R1-Distill-Qwen-7B", "backend": "llamacpp", "source": "eval",
+                "generation": {"temperature": 0.6, "top_p": 0.95, "max_tokens": 32768, "think_prefix": True,
+                               "system_prompt": None},
+                "tasks": {task.name: {"n": n}}, **manifest_extra}
+    res = aggregate_task(task, problems, recs, n)
+    (root / "manifest.json").write_text(json.dumps(manifest))
+    (root / "samples.jsonl").write_text("".join(json.dumps(r) + "\n" for r in recs))
+    (root / "results.json").write_text(json.dumps({"tasks": {task.name: res}, "manifest": manifest}))
+    return root
+
+
+def _rec(task: str, pid: str, j: int, completion: str, verdict: str, finish: str = "stop", **extra) -> dict:
+    return {"task": task, "problem_id": pid, "sample_idx": j, "prompt_hash": "h", "completion": completion,
+            "finish_reason": finish, "completion_tokens": 100, "verdict": verdict, "answer_key": None, **extra}
+
+
+def test_public_tests_only_is_never_beside_the_paper(tmp_path):
+    extras = {"hidden_tests_absent": True, "tests_source": "public examples parsed from the statements",
+              "interactive_skipped": 2, "interactive_skipped_ids": ["1983F", "1990G"], "rating": 1189.0,
+              "rating_method": "problem_difficulty_elo", "rating_problems": 4, "rating_clamped": False}
+    recs = [_rec("codeforces", f"19{i}A", j, "<think>x</think> code", "correct" if (i + j) % 3 else "incorrect")
+            for i in range(4) for j in range(8)]
+    cf = _run_from_records(tmp_path / "cf", SynthTask("codeforces", extras=extras), recs, {}, 8)
+    recs = [_rec("livecodebench", f"abc{i}_b", j, "<think>x</think> code", "correct" if j else "incorrect")
+            for i in range(5) for j in range(16)]
+    lcb = _run_from_records(tmp_path / "lcb", SynthTask("livecodebench", extras={
+        "hidden_tests_absent": True, "tests_source": "public examples parsed from the statements"}), recs, {}, 16)
+    md = write_report([lcb, cf], tmp_path / "rep")["markdown"].read_text()
+    head = md.split("## Runs")[0]
+    assert "**Not comparable to the paper: livecodebench, run 1 (lcb)** is scored on public/sample tests only" in head
+    assert "**Not comparable to the paper: codeforces, run 2 (cf)**" in head and "pass@1 and rating overstate" in head
+    row = next(ln for ln in md.splitlines() if ln.startswith("| livecodebench | 1:"))
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert cells[6] == "37.6" and cells[7] == "not comparable (public tests only)"  # Table 5, R1-Distill-Qwen-7B
+    assert "> ⚠ Run 1: scored on public/sample tests only" in md.split("## Task livecodebench")[1]
+    rating = next(ln for ln in md.splitlines() if ln.startswith("| codeforces | 2:") and "| rating |" in ln)
+    assert "1189.0 | 1189.0 (not comparable: public tests only) |" in rating  # paper's 1189 for the 7B distill
+    assert "problem-difficulty Elo estimator (4 rated problems)" in rating
+    assert "codeforces, run 2: 2 interactive problems skipped (not generated, not scored; fixed stdin/stdout tests " \
+           "cannot judge an interactive protocol): 1983F, 1990G." in md
+
+
+def test_prompt_health_and_think_prefix_are_reported(tmp_path):
+    # 3 of 4 samples stop with <think> unclosed (a chat model given the prefix); 2 carry max_tokens_granted.
+    recs = [_rec("math500", "p1", 0, "<think>\nthe answer is 4", "truncated"),
+            _rec("math500", "p1", 1, "<think>\nit is 4", "truncated", max_tokens_granted=900),
+            _rec("math500", "p2", 0, "<think>\nok", "truncated", finish="length", max_tokens_granted=700),
+            _rec("math500", "p2", 1, "<think>\nno idea", "truncated")]
+    tp = {"think_prefix": {"mode": "auto", "enabled": True, "reason": "chat template marks a reasoning model"},
+          "model_info": {"options": {"n_ctx": 4096}}}
+    run = _run_from_records(tmp_path / "r", SynthTask("math500"), recs, tp, 2)
+    res = json.loads((run / "results.json").read_text())["tasks"]["math500"]
+    assert res["unclosed_think_stop_rate"] == 0.75 and res["context_capped_samples"] == 2  # the runner's counts
+    md = write_report([run], tmp_path / "rep")["markdown"].read_text()
+    assert "Run 1: think prefix on (--think-prefix auto): chat template marks a reasoning model." in md
+    assert "75% of samples stopped on their own with their <think> block never closed" in md
+    assert "Re-run with `--think-prefix off`." in md
+    assert "math500, run 1: 2 samples had their generation budget cut below --max-tokens by a full context" in md
+    assert "context length 4096 tokens (paper: prompt + 32768 generated)" in md
+    assert "math500, run 1 differs from the paper's protocol for this task: k 2 samples per problem (protocol 4)" in md
+    assert "| unclosed_think_stop_rate |" not in md and "| context_capped_samples |" not in md
+
+
+def test_protocol_diffs_name_each_field():
+    from reports import comparability as cmp
+
+    gen = {"temperature": 0.0, "top_p": 1.0, "max_tokens": 2048, "think_prefix": False, "system_prompt": "Be brief."}
+    m = {"generation": gen, "think_prefix": {"mode": "auto", "enabled": False, "reason": "plain chat template"},
+         "model_info": {"options": {"n_ctx": "auto"}}}
+    got = cmp.protocol_diffs(m, "aime2024", 16)
+    assert got == ["temperature 0.0 (paper 0.6)", "top_p 1.0 (paper 0.95)", "max_tokens 2048 (paper 32768)",
+                   "think prefix off (paper on; plain chat template)", "system prompt set (paper none)",
+                   "k 16 samples per problem (protocol 64)"]
+    assert [cmp.diff_name(d) for d in got] == ["temperature", "top_p", "max_tokens", "think prefix", "system prompt",
+                                               "k"]
+    assert cmp.protocol_diffs({"generation": dict(gen, temperature=0.6, top_p=0.95, max_tokens=32768,
+                                                   think_prefix=True, system_prompt=None)}, "aime2024", 64) == []
+    assert cmp.think_prefix_text({"generation": {"think_prefix": False}}) == "think prefix off"  # old manifests
+    assert cmp.think_prefix({"source": "import"}) is None
+    assert cmp.rating_estimator({"rating_method": "codeelo_standings", "rating_contests": 3}) == \
+        "CodeElo standings estimator (3 contests)"
