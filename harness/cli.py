@@ -114,6 +114,10 @@ def cmd_eval(a) -> int:
 
     shard = parse_shard(a.shard) if a.shard is not None else None
     out = Path(a.out) if a.out else _default_out(a.model, a.task)
+    if a.dry_run is None:
+        from .store import check_writable_dir
+
+        check_writable_dir(out, "--out")  # before a model is loaded, not after
     names = [s.strip() for s in a.task.split(",") if s.strip()]
     from .task import get_task
 
@@ -155,7 +159,9 @@ def cmd_eval(a) -> int:
 
 def cmd_merge(a) -> int:
     from .merge import merge_runs
+    from .store import check_writable_dir
 
+    check_writable_dir(Path(a.out), "--out")
     results = merge_runs([Path(d) for d in a.run_dirs], Path(a.out), allow_missing=a.allow_missing,
                          data_dir=a.data_dir)
     _print_summary(results, Path(a.out))
@@ -236,6 +242,9 @@ def cmd_report(a) -> int:
     for d in a.run_dirs:
         if not (Path(d) / "manifest.json").exists():
             raise UserError(f"{d} is not a run dir: no manifest.json")
+    from .store import check_writable_dir
+
+    check_writable_dir(Path(a.out), "--out")
     paths = write_report([Path(d) for d in a.run_dirs], Path(a.out))
     for k, v in paths.items():
         if k in ("markdown", "html", "md"):
@@ -424,6 +433,10 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
+    except OSError as e:  # a full disk, a read-only or missing place: the user's to fix, one line like the rest
+        where = f"{e.filename}: " if e.filename else ""
+        print(f"r1: error: {where}{e.strerror or e}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -39,6 +39,22 @@ SCORE_FIELDS = ("verdict", "answer", "answer_key", "verdict_detail")
 
 Key = tuple[str, str, int]
 
+# The run dir format this code writes and understands. A manifest without it is version 1 (the first format);
+# one from a newer r1-harness is refused rather than half-read. Bump it when the meaning of a stored field changes.
+SCHEMA_VERSION = 1
+
+
+def check_writable_dir(path: Path, flag: str) -> None:
+    """Fail now, naming the flag, if ``path`` cannot become a writable directory (before any work is done)."""
+    path = Path(path)
+    probe = path
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    if not probe.is_dir():
+        raise UserError(f"{flag} {path}: {probe} is a file, not a directory")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise UserError(f"{flag} {path}: {probe} is not writable")
+
 
 def record_key(r: dict) -> Key:
     return (r["task"], str(r["problem_id"]), int(r["sample_idx"]))
@@ -253,9 +269,16 @@ class RunStore:
         if not self.manifest_path.exists():
             raise UserError(f"{self.root} is not a run dir: no {MANIFEST}")
         try:
-            return json.loads(self.manifest_path.read_text(encoding="utf-8"))
+            m = json.loads(self.manifest_path.read_text(encoding="utf-8"))
         except json.JSONDecodeError as e:
             raise UserError(f"{self.manifest_path}: not valid JSON ({e.msg})") from e
+        if not isinstance(m, dict):
+            raise UserError(f"{self.manifest_path}: not a manifest (a JSON object expected)")
+        v = m.get("schema_version", 1)
+        if not isinstance(v, int) or v > SCHEMA_VERSION:
+            raise UserError(f"{self.manifest_path}: field 'schema_version' is {v!r}, newer than this r1-harness reads "
+                            f"({SCHEMA_VERSION}): upgrade r1-harness to use this run dir")
+        return m
 
     def open_for_run(self, manifest: dict, overwrite: bool = False) -> dict:
         """Create the run dir or check that it belongs to the same experiment; returns the manifest in force."""
@@ -289,6 +312,7 @@ class RunStore:
                 merged_tasks[name] = t
             merged["tasks"] = merged_tasks
             merged["updated"] = now()
+            merged["schema_version"] = SCHEMA_VERSION
             merged["resumed"] = int(old.get("resumed", 0)) + 1
             self.write_manifest(merged)
             return merged
@@ -300,6 +324,7 @@ class RunStore:
             if plots.is_dir():
                 shutil.rmtree(plots)
         manifest = dict(manifest)
+        manifest["schema_version"] = SCHEMA_VERSION
         manifest.setdefault("created", now())
         manifest["updated"] = manifest["created"]
         manifest.setdefault("host", socket.gethostname())
@@ -392,12 +417,16 @@ class RunStore:
         scores.jsonl, whose verdicts the records now carry. A crash before the rename leaves the old files whole."""
         tmp = self.samples_path.with_name(SAMPLES + ".tmp")
         n = 0
-        with open(tmp, "w", encoding="utf-8") as f:
-            for r in records:
-                f.write(json.dumps(r, ensure_ascii=False, default=str) + "\n")
-                n += 1
-            f.flush()
-            os.fsync(f.fileno())
+        try:
+            with open(tmp, "w", encoding="utf-8") as f:
+                for r in records:
+                    f.write(json.dumps(r, ensure_ascii=False, default=str) + "\n")
+                    n += 1
+                f.flush()
+                os.fsync(f.fileno())
+        except BaseException:  # a bad record, a full disk, ^C: the run dir stays exactly as it was
+            tmp.unlink(missing_ok=True)
+            raise
         os.replace(tmp, self.samples_path)
         _fsync_dir(self.root)
         if self.scores_path.exists():

@@ -260,8 +260,9 @@ class ReportBuilder:
                 if why:
                     self.add(Warn(f"**Not comparable to the paper: {task}, run {i + 1} ({run.path.name})** is "
                                   f"{why}. Passing the sample tests does not mean passing the hidden ones, so its "
-                                  f"pass@1{' and rating' if task == 'codeforces' else ''} overstate the paper's "
-                                  f"metric; the `paper in CI` column reads \"{comparability.NOT_COMPARABLE}\"."))
+                                  f"{'pass@1 and rating overstate' if task == 'codeforces' else 'pass@1 overstates'} "
+                                  f"the paper's metric; the `paper in CI` column reads "
+                                  f"\"{comparability.NOT_COMPARABLE}\"."))
 
     def section_runs(self) -> None:
         self.add(Heading(2, "Runs"))

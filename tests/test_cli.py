@@ -28,33 +28,7 @@ def test_help_is_fast_and_imports_no_torch():
     assert out.strip() == "False False"
 
 
-def test_unknown_task(tmp_path):
-    line = _err(run_r1("eval", "--task", "nope", "--out", str(tmp_path / "x"), check=False))
-    assert "unknown task 'nope'" in line and "arith" in line
-    assert not (tmp_path / "x").exists()
-
-
-def test_unknown_backend(tmp_path):
-    line = _err(run_r1("eval", "--task", "arith", "--backend", "gpt9", "--out", str(tmp_path / "x"), check=False))
-    assert "unknown backend 'gpt9'" in line
-
-
-def test_unknown_model(tmp_path):
-    line = _err(run_r1("eval", "--task", "arith", "--model", str(tmp_path / "missing.gguf"), "--out",
-                       str(tmp_path / "x"), check=False))
-    assert "missing.gguf" in line
-
-
-def test_missing_data_names_path_and_hub(tmp_path):
-    line = _err(run_r1("eval", "--task", "math500", "--data-dir", str(tmp_path / "empty"), "--out",
-                       str(tmp_path / "x"), check=False))
-    assert str(tmp_path / "empty") in line and "math500" in line.lower()
-
-
-def test_bad_flag_values(tmp_path):
-    for flags, word in ((["--max-tokens", "0"], "--max-tokens"), (["--top-p", "1.5"], "--top-p"), (["--limit", "0"], "--limit")):
-        line = _err(run_r1("eval", "--task", "arith", *flags, "--out", str(tmp_path / "x"), check=False))
-        assert word in line
+# Unknown task/backend/model, missing data, bad flag values: the table in tests/test_bad_input.py.
 
 
 def test_import_scores_and_malformed_import_is_one_line(tmp_path):
@@ -88,8 +62,3 @@ def test_import_scores_and_malformed_import_is_one_line(tmp_path):
     # an existing run dir is never clobbered by a failed import
     line = _err(run_r1("import", "--format", "jsonl", "--task", "arith", str(bad), "--out", str(out), check=False))
     assert (out / "results.json").exists() and len((out / "samples.jsonl").read_text().splitlines()) == 3
-
-
-def test_score_of_a_non_run_dir(tmp_path):
-    line = _err(run_r1("score", str(tmp_path), check=False))
-    assert "not a run dir" in line
