@@ -17,8 +17,9 @@ import csv
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Sequence
 
+from .comparability import public_tests_only
 from .paper_tables import PAPER_DIR
 from .runs import Run
 
@@ -162,6 +163,8 @@ def measured_cell(runs: Sequence[Run], idx: Sequence[int], row: PaperRow) -> str
         txt = DASH if v is None else paper_cell(v, row.scale)
         if partial(run, row.task):
             txt += "†"
+        if v is not None and public_tests_only(run.tasks[row.task].results):
+            txt += " (not comparable: public tests only)"  # reports/comparability.py
         cells.append((i, txt))
     if not cells:
         return DASH
