@@ -73,3 +73,77 @@ def test_sample_seed_is_a_pure_function_of_identity():
     assert len({a, sample_seed(1, "aime2024", "2024-I-1", 3), sample_seed(0, "aime2024", "2024-I-1", 4),
                 sample_seed(0, "aime2025", "2024-I-1", 3)}) == 4
     assert 0 <= a < 2**31
+
+
+def test_sorted_records_streams_in_key_order_first_generation_wins(tmp_path):
+    s = RunStore(tmp_path)
+    s.open_for_run(_manifest())
+    recs = [{"task": "arith", "problem_id": p, "sample_idx": i, "completion": f"{p}{i}"}
+            for p, i in [("b", 1), ("a", 10), ("a", 2), ("b", 0), ("a", 2)]]
+    recs[-1]["completion"] = "a duplicate written later"
+    recs.insert(2, {"problem_id": "c", "task": "arith", "sample_idx": 0, "completion": "keys in another order"})
+    app = s.samples_appender()
+    app.write(recs)
+    app.close()
+    with open(s.scores_path, "w") as f:
+        f.write(json.dumps({"task": "arith", "problem_id": "a", "sample_idx": 2, "verdict": "correct"}) + "\n")
+    out = list(s.sorted_records())
+    assert [(r["problem_id"], r["sample_idx"]) for r in out] == [("a", 2), ("a", 10), ("b", 0), ("b", 1), ("c", 0)]
+    assert out[0]["completion"] == "a2" and out[0]["verdict"] == "correct" and "verdict" not in out[1]
+    assert sorted(map(json.dumps, out)) == sorted(map(json.dumps, s.load_records()))
+    assert s.replace_samples(out) == 5 and not s.scores_path.exists()
+    assert [(r["problem_id"], r["sample_idx"]) for r in s.iter_samples()] == [(r["problem_id"], r["sample_idx"]) for r in out]
+
+
+def test_keyset_is_a_set_of_sample_keys():
+    from harness.store import KeySet
+
+    ks = KeySet()
+    assert ks.add(("t", "p", 0)) and ks.add(("t", "p", 1000)) and ks.add(("u", "p", 0))
+    assert not ks.add(("t", "p", 1000))
+    assert ("t", "p", 1000) in ks and ("t", "p", 999) not in ks and ("t", "q", 0) not in ks and len(ks) == 3
+
+
+def test_streamed_aggregation_equals_the_list_one(data_dir):
+    """aggregate_task over a list, over a re-iterable, and from a pre-filled tally give the same results."""
+    import random
+
+    from harness.runner import aggregate_task
+    from harness.tally import TaskTally
+    from harness.task import get_task
+
+    task = get_task("math500")
+    problems = task.problems(data_dir, 30)
+    rng = random.Random(0)
+    recs = []
+    for p in problems[:-2]:  # two planned problems without samples, one problem short of samples
+        for i in range(8 if p is not problems[0] else 5):
+            v = rng.choice(["correct", "incorrect", "no_answer", "truncated"])
+            recs.append({"task": "math500", "problem_id": p.id, "sample_idx": i, "verdict": v,
+                         "answer_key": None if v == "no_answer" else rng.choice(["1", "2", "3"]),
+                         "completion_tokens": rng.randint(1, 99), "finish_reason": "stop", "completion": "x",
+                         "verdict_detail": {"by": "boxed"}})
+    rng.shuffle(recs)
+    a = aggregate_task(task, problems, recs, 8)
+
+    class Again:
+        def __iter__(self):
+            return iter(list(recs))
+
+    b = aggregate_task(task, problems, Again(), 8)
+    c = aggregate_task(task, problems, recs, 8, tally=TaskTally(problems).add_all(recs))
+    assert a == b == c
+    assert a["n_samples"] == len(recs) and len(a["missing_problems"]) == 2 and a["incomplete_problems"] == [problems[0].id]
+    assert set(a["pass@k"]) == {str(k) for k in range(1, 9)} and a["pass@k_excluded_problems"]["8"] == 1
+    assert a["answer_extraction"] == {"boxed": len(recs)}
+    from collections import Counter
+
+    from harness import metrics
+
+    n, c = Counter(), Counter()
+    for r in recs:
+        n[r["problem_id"]] += 1
+        c[r["problem_id"]] += r["verdict"] == "correct"
+    counts = [(n[p.id], c[p.id]) for p in problems if n[p.id]]
+    for k in range(1, 9):  # the vectorised curve equals the per-k estimator
+        assert a["pass@k"][str(k)] == pytest.approx(metrics.pass_at_k_over(counts, k).value, abs=1e-12)
