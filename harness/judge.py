@@ -273,9 +273,11 @@ def check_reachable(config: JudgeConfig) -> None:
     url = split_csv(config.base_url)[0].rstrip("/") + "/models"
     headers = {"Authorization": f"Bearer {config.api_key}"} if config.api_key else {}
     try:
-        httpx.get(url, headers=headers, timeout=15.0)
+        r = httpx.get(url, headers=headers, timeout=15.0)
     except httpx.HTTPError as e:
         raise UserError(f"--judge-base-url: the judge at {url} is not reachable ({type(e).__name__})") from e
+    if r.status_code in (401, 403):  # other statuses: servers without /models still judge fine
+        raise UserError(f"--judge-api-key: the judge at {url} refused it (HTTP {r.status_code})")
 
 
 # ---------------------------------------------------------------------------------------------------------------

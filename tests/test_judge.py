@@ -190,6 +190,14 @@ def test_judge_graded_task_without_judge_fails_at_once(tmp_path, capsys):
     assert "--judge-base-url" in capsys.readouterr().err and not (tmp_path / "i").exists()
     with pytest.raises(UserError):
         J.config_from_args(type("A", (), {"judge_model": None, "judge_base_url": "http://x/v1"})())
+    with ScriptedServer([(200, {}, None)], get={}) as srv:  # no /models (404): still a judge
+        J.check_reachable(J.JudgeConfig("j", srv.url))
+    with ScriptedServer([(401, {}, None)]) as srv:
+        srv.get = {}
+        srv.httpd.RequestHandlerClass.do_GET = lambda h: (h.send_response(401), h.send_header("Content-Length", "0"),
+                                                          h.end_headers())
+        with pytest.raises(UserError, match="--judge-api-key"):
+            J.check_reachable(J.JudgeConfig("j", srv.url, api_key="bad"))
 
 
 def test_import_tags_stage_and_uses_the_judge(tmp_path, simpleqa_answers, data_dir):
