@@ -40,7 +40,7 @@ def public_tests_only(res: dict | None) -> str | None:
     if not res or res.get("hidden_tests_absent") is not True:
         return None
     src = res.get("tests_source")
-    return "scored on public/sample tests only (hidden tests absent" + (f": {src})" if src else ")")
+    return "scored on public/sample tests only" + (f" ({src})" if src else " (hidden tests absent)")
 
 
 def think_prefix(manifest: dict) -> tuple[str, bool | None, str | None] | None:
