@@ -45,11 +45,11 @@ install-dev: $(VENV)/.installed-dev
 
 # The main job on the embedded model: arithmetic + a slice of MATH-500 with the paper's sampling (T 0.6, top-p
 # 0.95), then the report. SmolLM2-135M is no reasoning model: forcing "<think>\n" makes it think until the token limit,
-# so the demo turns the prefix off and uses short generations; the report flags both differences from the protocol.
+# so `--think-prefix auto` leaves it out (registry: SmolLM) and the demo uses short generations; the report flags both.
 demo: install
 	@if $(BIN)/r1 data where --task math500; then tasks=arith,math500; else \
 	  echo "demo: MATH-500 skipped (no data); evaluating arith only"; tasks=arith; fi; \
-	$(BIN)/r1 eval --task $$tasks --limit 10 -n 4 --max-tokens 256 --no-think-prefix --out $(DEMO_OUT)
+	$(BIN)/r1 eval --task $$tasks --limit 10 -n 4 --max-tokens 256 --out $(DEMO_OUT)
 	$(BIN)/r1 report $(DEMO_OUT) --out $(DEMO_OUT)/report
 	@echo "results: $(DEMO_OUT)/results.json"
 	@echo "report:  $(DEMO_OUT)/report/report.html"
