@@ -76,7 +76,8 @@ class Task:
         return [self.score(it) for it in items]
 
     def extra_results(self, problems: list[Problem], records: list[dict]) -> dict[str, Any]:
-        """Task-specific entries for results.json (e.g. Codeforces rating, fallback counts)."""
+        """Task-specific entries for results.json (e.g. Codeforces rating, fallback counts). ``records`` may be
+        iterable only once (a streamed run is fed in as it is scored): walk it in one pass, do not ``len()`` it."""
         return {}
 
     def describe(self) -> dict[str, Any]:
