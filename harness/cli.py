@@ -277,9 +277,10 @@ def cmd_tasks(a) -> int:
         if not (a.task and a.ids):
             raise UserError("use `r1 tasks TASK --ids` to print a task's problem ids (or `r1 tasks` to list tasks)")
         task = get_task(a.task)
-        # Default options: the ids of the task as `r1 eval --task TASK` would run it.
+        # The ids of the task as `r1 eval --task TASK` would run it with the same options.
         if hasattr(task, "configure"):
-            task.configure()
+            task.configure(**{k: v for k, v in (("mmlu_redux_version", a.mmlu_redux_version),
+                                                ("mmlu_redux_filter", a.mmlu_redux_filter)) if v is not None})
         for p in task.problems(a.data_dir):
             print(p.id)
         return 0
@@ -326,6 +327,8 @@ def build_parser() -> argparse.ArgumentParser:
     tk.add_argument("task", nargs="?", default=None, help="a task id (with --ids)")
     tk.add_argument("--ids", action="store_true", help="print the task's problem ids in order, one per line")
     tk.add_argument("--data-dir", default=None, help="local data mirror laid out like shared/data (or R1_DATA_DIR)")
+    tk.add_argument("--mmlu-redux-version", default=None, choices=("2.0", "v1"), help="as on r1 eval")
+    tk.add_argument("--mmlu-redux-filter", default=None, choices=("zeroeval", "ok", "all"), help="as on r1 eval")
     dp = sub.add_parser("data", help="benchmark data: fetch a local mirror (laid out like shared/data) or verify one")
     dsub = dp.add_subparsers(dest="data_cmd", required=True, metavar="ACTION")
     df = dsub.add_parser("fetch", help="download each task's pinned upstream files and check their sha256")

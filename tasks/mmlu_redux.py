@@ -63,7 +63,8 @@ Please show your choice in the `answer` field with only the choice letter, e.g.,
 }}
 ```
 """
-_JSON_ANSWER = re.compile(r'"answer"\s*:\s*"([^"\n]*)"')
+# ZeroEval reads the field quoted, or unquoted as a fallback (extract_values_from_json(allow_no_quotes=True)).
+_JSON_ANSWER = re.compile(r'"answer"\s*:\s*(?:"([^"\n]*)"|(\(?[A-D]\)?)(?![A-Za-z0-9]))')
 _LABEL = re.compile(r"^\s*\(?\s*([A-D])\s*\)")
 
 
@@ -77,7 +78,7 @@ def json_answer(final: str) -> str | None:
     ``X)`` (``"(C) candles"``)."""
     found = None
     for m in _JSON_ANSWER.finditer(final):
-        value = m.group(1).strip()
+        value = (m.group(1) if m.group(1) is not None else m.group(2)).strip()
         if value in tuple(choice.LETTERS):
             found = value
         else:

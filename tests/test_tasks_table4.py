@@ -124,6 +124,8 @@ def test_r1_tasks_ids(data_dir, capsys):
     assert r1_main(["tasks", "mmlu_pro", "--ids", "--data-dir", str(data_dir)]) == 0
     ids = capsys.readouterr().out.splitlines()
     assert len(ids) == 12032 and ids[:3] == ["70", "71", "72"]
+    assert r1_main(["tasks", "mmlu_redux", "--ids", "--mmlu-redux-version", "v1", "--data-dir", str(data_dir)]) == 0
+    assert len(capsys.readouterr().out.splitlines()) == 2803
     assert r1_main(["tasks", "--ids"]) == 2
     assert "r1 tasks TASK --ids" in capsys.readouterr().err
 
@@ -224,6 +226,7 @@ def test_mmlu_redux_verdicts(data_dir):
         (f'<think>\nhmm\n</think>\n```json\n{{\n  "reasoning": "because",\n  "answer": "{g}"\n}}\n```', CORRECT, "strict"),
         (f'{{"reasoning": "x", "answer": "({g}) something"}}', CORRECT, "strict"),
         (f'{{"reasoning": "x", "answer": "{wrong}"}}', INCORRECT, "strict"),
+        (f'{{"reasoning": "x", "answer": {g}}}', CORRECT, "strict"),  # unquoted, as ZeroEval's fallback reads it
         (f"No JSON, but Answer: {g}", CORRECT, "strict"),  # simple-evals' line via the shared ladder
         (f"The correct choice is ({g}).", CORRECT, "answer_is"),
         ("I cannot tell.", NO_ANSWER, None),
