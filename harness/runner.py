@@ -510,14 +510,18 @@ SCORE_BATCH = 4096  # records scored per score_many call while a run is folded: 
 
 class _Feed:
     """Runs ``fn(records)`` in a thread on records handed over in batches while a run is folded, so a task's
-    ``extra_results`` sees every record once without the file being read again. The records are iterable once."""
+    ``extra_results`` makes its first pass without the file being read again. ``records`` is re-iterable: a later
+    pass waits for the end of the fold (the feed drained), then reads the new samples.jsonl (``again``)."""
 
     _END = object()
 
-    def __init__(self, fn):
+    def __init__(self, fn, again):
         self.q: queue.Queue = queue.Queue(maxsize=16)
         self.value: Any = None
         self.error: BaseException | None = None
+        self.again = again
+        self._gen = self._records()
+        self._fed = False
         self.thread = threading.Thread(target=self._run, args=(fn,), daemon=True, name="r1-extras")
         self.thread.start()
 
@@ -528,13 +532,20 @@ class _Feed:
                 return
             yield from batch
 
+    def __iter__(self):
+        if not self._fed:
+            self._fed = True
+            return self._gen
+        for _ in self._gen:  # the END sentinel comes after samples.jsonl was replaced: the file is complete
+            pass
+        return iter(self.again)
+
     def _run(self, fn) -> None:
-        gen = self._records()
         try:
-            self.value = fn(gen)
+            self.value = fn(self)
         except BaseException as e:  # noqa: BLE001 - surfaced by result()
             self.error = e
-        for _ in gen:  # drain, so the producer never blocks on a consumer that stopped early
+        for _ in self._gen:  # drain, so the producer never blocks on a consumer that stopped early
             pass
 
     def put(self, batch: list[dict]) -> None:
@@ -576,7 +587,8 @@ def score_run(out: Path, data_dir: str | None = None, rescore: bool = True, mani
         problems = planned_problems(task, tman, store, data_dir)
         ctx[name] = (task, problems, {p.id: p for p in problems}, TaskTally(problems))
         if type(task).extra_results is not Task.extra_results:
-            feeds[name] = _Feed(lambda recs, task=task, problems=problems: task.extra_results(problems, recs))
+            feeds[name] = _Feed(lambda recs, task=task, problems=problems: task.extra_results(problems, recs),
+                                PlannedRecords(_TaskRecordsOnDisk(store, name), {p.id for p in problems}))
     from . import judge as judging
 
     # judge-graded tasks: stored judgments are reused; only missing ones (or all, with rejudge) go to the judge

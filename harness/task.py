@@ -76,8 +76,9 @@ class Task:
         return [self.score(it) for it in items]
 
     def extra_results(self, problems: list[Problem], records: list[dict]) -> dict[str, Any]:
-        """Task-specific entries for results.json (e.g. Codeforces rating, fallback counts). ``records`` may be
-        iterable only once (a streamed run is fed in as it is scored): walk it in one pass, do not ``len()`` it."""
+        """Task-specific entries for results.json (e.g. Codeforces rating, fallback counts). ``records`` is an
+        iterable, not always a list (a streamed run is fed in as it is scored; a second pass re-reads the file):
+        prefer one pass, and do not ``len()`` or index it."""
         return {}
 
     def describe(self) -> dict[str, Any]:

@@ -147,3 +147,34 @@ def test_streamed_aggregation_equals_the_list_one(data_dir):
     counts = [(n[p.id], c[p.id]) for p in problems if n[p.id]]
     for k in range(1, 9):  # the vectorised curve equals the per-k estimator
         assert a["pass@k"][str(k)] == pytest.approx(metrics.pass_at_k_over(counts, k).value, abs=1e-12)
+
+
+def test_score_run_feeds_task_extras_that_walk_records_twice(tmp_path, data_dir):
+    """MMLU's extra_results makes two passes over its records (extraction, then accuracy): the first is fed while the
+    run is folded, the second re-reads the new file; both must see every record."""
+    from harness.importing import import_run
+    from harness.runner import aggregate_task, planned_problems
+    from harness.task import get_task
+
+    task = get_task("mmlu")
+    probs = task.problems(data_dir, 40)
+    src = tmp_path / "gen.jsonl"
+    with open(src, "w") as f:
+        for j, p in enumerate(probs):
+            comps = [f"The answer is ({'ABCD'[(j + i) % 4]})" for i in range(3)] + ["no idea"]
+            f.write(json.dumps({"problem_id": p.id, "completions": comps}) + "\n")
+    import harness.runner as runner
+
+    old_batch = runner.SCORE_BATCH
+    runner.SCORE_BATCH = 7  # many batches through the feed
+    try:
+        res = import_run("jsonl", "mmlu", src, tmp_path / "run", "m", data_dir=str(data_dir))["tasks"]["mmlu"]
+    finally:
+        runner.SCORE_BATCH = old_batch
+    store = RunStore(tmp_path / "run")
+    recs = store.load_records()
+    tman = {**store.read_manifest()["tasks"]["mmlu"], "source": "import"}
+    want = aggregate_task(task, planned_problems(task, tman, store, str(data_dir)), recs, 4)
+    assert res["extraction"] == want["extraction"] and sum(res["extraction"].values()) == 160
+    assert res["accuracy"] == want["accuracy"] and res["accuracy"]
+    assert res == want
