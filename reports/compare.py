@@ -16,6 +16,7 @@ from typing import Any
 from harness import metrics
 from harness.config import BOOTSTRAP_SEED, CI_LEVEL
 
+from . import comparability
 from .report import DASH, Heading, Para, Table, Warn, pct, render_html, render_markdown
 from .runs import Run, load_run
 
@@ -182,6 +183,9 @@ def _settings_diff(a: dict, b: dict) -> list[tuple[str, str, str]]:
     for key in ("model", "backend", "seed"):
         if a.get(key) != b.get(key):
             out.append((key, str(a.get(key)), str(b.get(key))))
+    ta, tb = comparability.think_prefix_text(a), comparability.think_prefix_text(b)
+    if ta != tb:  # the decision and its reason (--think-prefix auto), beside generation.think_prefix
+        out.append(("think prefix", str(ta), str(tb)))
     ga, gb = a.get("generation") or {}, b.get("generation") or {}
     for key in sorted(set(ga) | set(gb)):
         if ga.get(key) != gb.get(key):
