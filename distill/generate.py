@@ -38,6 +38,9 @@ class TeacherConfig:
     backend_options: dict[str, Any] = field(default_factory=dict)
     task_options: dict[str, Any] = field(default_factory=dict)
     run_dirs: list[str] = field(default_factory=list)  # existing runs to reuse (e.g. `r1 import`ed R1 samples)
+    # prompt datasets (training/datasets.py sources: {hf, path, format, ...}) the teacher answers; each is
+    # decontaminated against every benchmark and registered as a task `data_<name>` (training.datasets)
+    data: list[Any] = field(default_factory=list)
 
     @classmethod
     def from_dict(cls, d: dict | None) -> "TeacherConfig":
@@ -64,11 +67,17 @@ def generate(cfg: TeacherConfig, out: Path, data_dir: str | None = None, progres
     dirs = [Path(d) for d in cfg.run_dirs]
     for d in dirs:
         RunStore(d).read_manifest()  # fail now on a path that is not a run dir
+    if cfg.data:
+        from training.datasets import register_prompt_sources
+
+        names, _ = register_prompt_sources(cfg.data, where="teacher.data", data_dir=data_dir)
+        cfg = TeacherConfig(**{**cfg.__dict__, "tasks": list(cfg.tasks) + names, "data": []})
     if cfg.tasks:
         evaluate(eval_spec(cfg, out, data_dir, progress))
         dirs.append(Path(out))
     if not dirs:
-        raise UserError("recipe teacher: give tasks to generate, or run_dirs of existing teacher runs")
+        raise UserError("recipe teacher: give data (prompt datasets) or tasks to generate, or run_dirs of existing "
+                        "teacher runs")
     return dirs
 
 

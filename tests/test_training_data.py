@@ -152,3 +152,23 @@ def test_grpo_rows_render_the_eval_prompt(tmp_path):
         tds.grpo_prompts(GRPOSettings(data={"path": "x.jsonl"}, task="arith"))
     with pytest.raises(UserError, match="grpo.data"):
         tds.grpo_prompts(GRPOSettings())
+
+
+def test_teacher_answers_a_prompt_dataset_and_the_sft_prompt_is_rebuilt(tmp_path):
+    """Distillation's teacher (distill/generate.py ``teacher.data``) samples a decontaminated prompt dataset with
+    the harness runner on the embedded model; curation rebuilds each SFT prompt from the registered dataset task and
+    checks it against the hash the teacher was asked with."""
+    from distill.generate import TeacherConfig, generate
+    from training.curation import build_examples, load_records
+
+    src = {"hf": "open-r1/OpenR1-Math-220k", "format": "openr1_math", "path": str(write_openr1_math(tmp_path))}
+    cfg = TeacherConfig.from_dict({"model": "embedded", "backend": "llamacpp", "data": [src], "tasks": [], "n": 1,
+                                   "max_tokens": 8, "backend_options": {"workers": 1}})
+    dirs = generate(cfg, tmp_path / "teacher")
+    records = load_records(dirs)
+    task = tds.task_name_for(tds.parse_source(src, "teacher.data"))
+    assert {r["task"] for r in records} == {task}
+    assert sorted(r["problem_id"] for r in records) == ["uuid-0", "uuid-1", "uuid-2", "uuid-none"]  # bench row gone
+    examples, checks = build_examples(records)
+    assert checks == {"matched": 4, "unchecked": 0}
+    assert examples[0]["messages"][0]["content"] == tds.prompt_messages({"problem": CLEAN[0][0]})[0]["content"]

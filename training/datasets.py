@@ -682,6 +682,34 @@ def grpo_rows(s, tokenizer=None, data_dir=None, loaded: Loaded | None = None) ->
     return out
 
 
+# ---------------------------------------------------------------------------------------------- teacher / sampling
+def task_name_for(src: Source) -> str:
+    """The harness task name a prompt dataset is registered under: ``data_<label>`` (never a benchmark's name)."""
+    return "data_" + (re.sub(r"[^A-Za-z0-9]+", "_", src.label).strip("_").lower() or "source")
+
+
+def register_prompt_sources(sources: Any, *, where: str = "teacher.data", data_dir=None, decontaminate: bool = True,
+                            ngram: int | None = None) -> tuple[list[str], list[dict]]:
+    """Each prompt-dataset source (one, or a list) loaded, decontaminated and registered as a harness task, so a
+    teacher (distillation) or rejection sampling (stage 3) samples it with ``harness.runner.evaluate`` and the
+    shared verifier scores it. Returns the task names and each source's load report (for the run record)."""
+    if sources is None:
+        return [], []
+    items = sources if isinstance(sources, (list, tuple)) else [sources]
+    names, reports = [], []
+    for i, item in enumerate(items):
+        w = f"{where}[{i}]" if isinstance(sources, (list, tuple)) else where
+        loaded = load_decontaminated(item, "prompt", data_dir=data_dir, where=w, enabled=decontaminate, ngram=ngram)
+        name = task_name_for(loaded.source)
+        if name in names:
+            raise UserError(f"{w}: two sources named {loaded.source.label!r}; give one a `name:`")
+        prompt_task(name, loaded.rows)
+        names.append(name)
+        reports.append({"task": name, **loaded.report()})
+    return names, reports
+
+
 __all__ = ["Source", "Format", "FORMATS", "Loaded", "parse_source", "read_rows", "read_file", "load",
            "load_decontaminated", "last_boxed", "gsm8k_answer", "dapo_problem", "r1_layout", "prompt_messages",
-           "sft_rows", "prompt_task", "resolve_format", "task_rows", "grpo_prompts", "grpo_rows"]
+           "sft_rows", "prompt_task", "resolve_format", "task_rows", "grpo_prompts", "grpo_rows",
+           "register_prompt_sources", "task_name_for"]

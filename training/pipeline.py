@@ -245,7 +245,7 @@ def run_rejection_sft(recipe: Recipe, start: str, out: Path) -> dict:
                         "launcher: run it alone with `python -m training.pipeline RECIPE stage=3`")
     rj = recipe.rejection
     loaded = rejection_data(recipe)
-    task_name = rj.task or f"data_{re.sub(r'[^A-Za-z0-9]+', '_', loaded.source.label).strip('_').lower()}"
+    task_name = rj.task or tds.task_name_for(loaded.source)
     if not rj.task:
         tds.prompt_task(task_name, loaded.rows)  # the runner samples and scores it like a benchmark
     samples = out / "samples"
