@@ -30,3 +30,13 @@ def test_sampling_kwargs():
                                   "stop": ["</answer>"], "skip_special_tokens": True}
     greedy = sampling_kwargs(req("q", temperature=0, top_p=0.5))
     assert greedy["temperature"] == 0.0 and greedy["top_p"] == 1.0 and greedy["stop"] is None
+
+
+def test_context_grant():
+    """vLLM gets at most what the context leaves after the prompt; the smaller budget goes on the record."""
+    from harness.backends.vllm import grant_max_tokens
+
+    assert grant_max_tokens(32768, 500, 16384) == 15884
+    assert grant_max_tokens(1000, 500, 16384) == 1000
+    assert grant_max_tokens(1000, 20000, 16384) == 1  # over-long prompt: cut at once, still a record
+    assert grant_max_tokens(1000, 500, None) == 1000
