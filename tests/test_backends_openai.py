@@ -222,3 +222,24 @@ def test_option_errors(monkeypatch):
         make_backend("openai", "m", base_url="ftp://x/v1")
     with pytest.raises(UserError, match="workers"):
         make_backend("openai", "m", base_url="http://127.0.0.1:1/v1", workers=2)
+
+
+def test_dry_run_view_of_both_paths():
+    """What --dry-run shows for the openai backend: the locally rendered /completions text (think prefix once), or
+    the /chat/completions body with the continued assistant message."""
+    from harness.prompting import decide_think_prefix, preview
+
+    with ScriptedServer([(200, completion_body(["x"]), None)]) as s:
+        local = make_backend("openai", "deepseek-r1", base_url=s.url,
+                             chat_template="{{ messages[0]['content'] }}|A|<think>\n")
+        d = decide_think_prefix("auto", local.template, local.model_names())
+        assert d.enabled and d.template_adds_it
+        w = local.wire(req("2+2?", assistant_prefix=d.prefix))
+        assert w["text"] == "2+2?|A|<think>\n" and w["to"].endswith("/v1/completions")
+        served = make_backend("openai", "deepseek-r1", base_url=s.url)
+        d = decide_think_prefix("auto", served.template, served.model_names())
+        assert d.enabled and "registry" in d.reason  # no template visible: the model name decides
+        out = preview(served, [req("2+2?", assistant_prefix=d.prefix, key=("t", "p", 0))], d)
+        assert '"continue_final_message": true' in out and '"content": "<think>\\n"' in out
+        assert "request 0: t / p / 0" in out
+    assert s.requests == []  # a dry run posts nothing

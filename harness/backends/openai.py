@@ -191,6 +191,11 @@ class OpenAIBackend(Backend):
             prompt = prompt[len(tmpl.bos_token):]
         return prompt
 
+    @property
+    def template(self) -> ChatTemplate | None:
+        """The chat template rendered here (option or the server's /props), None when the server renders."""
+        return self._resolve_template()
+
     def model_names(self) -> list[str]:
         return [self.model]
 
