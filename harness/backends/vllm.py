@@ -171,6 +171,13 @@ class VLLMBackend(Backend):
                     self.close()
                     raise RuntimeError(f"vLLM data-parallel rank {rank} failed to start: {payload}")
                 self._template = payload
+        # the parent's copy, for --think-prefix auto (the engines render their own)
+        if self._engine is not None:
+            self.template = self._engine.template
+        else:
+            from ..prompting import template_renderer
+
+            self.template = template_renderer("vllm", model, chat_template).template
 
     def _run(self, requests: list[GenRequest]) -> Iterator[tuple[int, Completion]]:
         items = [(i, {"messages": [dict(m) for m in r.messages], "assistant_prefix": r.assistant_prefix,
