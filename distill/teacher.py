@@ -11,11 +11,13 @@ and the pipeline proving none of them reaches the student.
 Solution layout (R1's: reasoning in the think block, then a short summary with the boxed answer)::
 
     <think>
-    We need 45 * 67 - 12.
     45 * 67 = 45 * 60 + 45 * 7 = 2700 + 315 = 3015.
     3015 - 12 = 3003.
     </think>
-    45 * 67 - 12 = \\boxed{3003}
+    The answer is \\boxed{3003}.
+
+Short on purpose: this tokenizer writes every digit as a token, and a 135M student learns a 50-token solution in
+minutes of CPU SFT; a restatement of the problem would only add tokens to copy.
 
 ``completion_tokens`` counts words and punctuation marks (the teacher has no tokenizer); ``max_tokens`` cuts there
 with finish_reason ``length``, as a model would be cut.
@@ -71,7 +73,7 @@ def worked_solution(expr: str, slip: int = 0) -> tuple[str, int]:
     stated = value + slip
     if slip:
         steps[-1] = re.sub(r"= -?\d+\.$", f"= {stated}.", steps[-1])
-    text = f"We need {expr}.\n" + "\n".join(steps) + f"\n</think>\n{expr} = \\boxed{{{stated}}}"
+    text = "\n".join(steps) + f"\n</think>\nThe answer is \\boxed{{{stated}}}."
     return text, stated
 
 

@@ -300,7 +300,7 @@ def test_programmatic_teacher_and_enforced_filters(tmp_path):
     for i in range(60):  # exact on every problem shape (2-4 terms, products, negatives)
         p = make_problem(i)
         text, stated = worked_solution(p.question[len("Compute "):-1])
-        assert str(stated) == p.gold and text.endswith(f"\\boxed{{{p.gold}}}") and "</think>" in text
+        assert str(stated) == p.gold and text.endswith(f"\\boxed{{{p.gold}}}.") and "</think>" in text
 
     cfg = TeacherConfig.from_dict({"model": "arith", "backend": "programmatic", "tasks": ["arith"], "limit": 200,
                                    "n": 1, "max_tokens": 2048, "backend_options": {"slip_rate": 0.2}})
