@@ -133,9 +133,15 @@ class MMLUPro(Task):
                              primary="mmlu_pro")
 
     def extra_results(self, problems: list[Problem], records: list[dict]) -> dict[str, Any]:
-        out = choice.extraction_summary(records)
-        shots = {(r.get("prompt_meta") or {}).get("shots") for r in records}
-        shots = sorted(s for s in shots if s is not None)
+        seen_shots: set = set()
+
+        def noting_shots(recs):  # one pass over the records (they may be a stream)
+            for r in recs:
+                seen_shots.add((r.get("prompt_meta") or {}).get("shots"))
+                yield r
+
+        out = choice.extraction_summary(noting_shots(records))
+        shots = sorted(s for s in seen_shots if s is not None)
         out["prompt"] = {"shots": shots, "paper": "0-shot (TIGER-Lab CoT prompt without exemplars)"}
         if any(shots):
             out["protocol_note"] = (f"{'/'.join(map(str, shots))}-shot CoT (TIGER-Lab exemplars); the paper ran "
