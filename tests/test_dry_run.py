@@ -175,3 +175,25 @@ def test_unclosed_think_rate_and_summary_warning(tmp_path):
     assert rate == sum(map(unclosed_think_stop, recs)) / len(recs)
     assert rate > 0.5  # measured: greedy SmolLM2 closes no <think> here
     assert "without closing <think>" in p.stdout and "--think-prefix off" in p.stdout
+
+
+def test_real_run_matches_dry_run_r1_template(r1_gguf, tmp_path):
+    """The run feeds the model exactly the dry-run text (token count = that text tokenized with one BOS), and the
+    stored completion starts with "<think>\\n" although the template, not the harness, wrote it into the prompt."""
+    import llama_cpp as L
+
+    from harness.backends.llamacpp import tokenize_prompt
+
+    args = ["eval", "--model", str(r1_gguf), "--task", "arith", "--limit", "1", "-n", "1", "--max-tokens", "8",
+            "--temperature", "0", "--no-progress", "--out", str(tmp_path / "run")]
+    (text,) = _prompts(run_r1(*args, "--dry-run").stdout)
+    run_r1(*args)
+    (rec,) = [json.loads(line) for line in (tmp_path / "run" / "samples.jsonl").read_text().splitlines()]
+    llm = L.Llama(str(r1_gguf), vocab_only=True, verbose=False)
+    try:
+        assert rec["prompt_tokens"] == len(tokenize_prompt(L, L.llama_model_get_vocab(llm.model), text))
+    finally:
+        llm.close()
+    assert rec["completion"].startswith("<think>\n")
+    m = json.loads((tmp_path / "run" / "manifest.json").read_text())
+    assert m["think_prefix"]["enabled"] and "not added again" in m["think_prefix"]["reason"]
