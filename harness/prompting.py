@@ -165,6 +165,15 @@ class TemplateRenderer:
         return {"to": f"{self.name} (tokenized here without adding special tokens)", "text": text, "notes": notes}
 
 
+def renderer(backend: str, model: str, **options: Any):
+    """Something ``preview`` / ``decide_think_prefix`` can use for ``backend``/``model`` without loading weights
+    (close it after use): for `r1 train` / `r1 distill` dry-runs as much as for `r1 eval --dry-run`."""
+    from .backends.base import make_backend
+
+    r = template_renderer(backend, model, options.get("chat_template"))
+    return r if r is not None else make_backend(backend, model, **options)
+
+
 def template_renderer(backend: str, model: str, chat_template: str | None = None):
     """A renderer for ``backend``/``model`` that loads no weights: the llamacpp and openai backends are cheap to
     construct (weights load in workers / on the server), hf and vllm get a TemplateRenderer."""
@@ -217,7 +226,9 @@ def think_warning(task: str, result: dict, decision: dict | None) -> str | None:
     rate = result.get("unclosed_think_stop_rate")
     if rate is None or rate <= UNCLOSED_THINK_WARN:
         return None
-    hint = "--think-prefix off" if not decision or decision.get("enabled") else "--think-prefix on"
+    if decision and not decision.get("enabled"):
+        return (f"warning: {task}: {100 * rate:.0f}% of samples opened <think> by themselves and stopped without "
+                f"closing it (think prefix off: {decision.get('reason')}); check the chat template and stop strings")
     return (f"warning: {task}: {100 * rate:.0f}% of samples stopped on their own without closing <think>; this "
             f"model may not be a reasoning model (think prefix: {(decision or {}).get('reason', 'unknown')}). "
-            f"Re-run with {hint} into another --out to compare.")
+            f"Re-run with --think-prefix off into another --out to compare.")

@@ -372,7 +372,7 @@ def dry_run(spec: EvalSpec, count: int = 3) -> str:
     """`r1 eval --dry-run`: the first ``count`` requests exactly as the model would receive them (chat template,
     think prefix, sampling settings, seed). Generates nothing and writes nothing; the llamacpp / openai backends
     are constructed (no weights load until generation), hf / vllm only render with the model's template."""
-    from .prompting import preview, template_renderer
+    from .prompting import preview, renderer
 
     tasks = [get_task(n) for n in spec.tasks]
     for t in tasks:
@@ -383,9 +383,7 @@ def dry_run(spec: EvalSpec, count: int = 3) -> str:
     problems = {t.name: t.problems(spec.data_dir, spec.limit) for t in tasks}
     store = RunStore(spec.out)
     done = set() if spec.overwrite else {record_key(r) for r in store.load_samples(repair=False)}
-    backend = template_renderer(spec.backend, spec.model, spec.backend_options.get("chat_template"))
-    if backend is None:
-        backend = make_backend(spec.backend, spec.model, **spec.backend_options)
+    backend = renderer(spec.backend, spec.model, **spec.backend_options)
     try:
         decision = resolve_think_prefix(spec, backend, store)
         spec.gen = spec.gen.with_(think_prefix=decision.enabled)
