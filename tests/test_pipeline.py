@@ -16,6 +16,7 @@ pytest.importorskip("trl")
 from harness.errors import UserError  # noqa: E402
 from tests._training_files import (write_dapo, write_mixture_of_thoughts, write_openr1_math,  # noqa: E402
                                    write_smoltalk)
+from training import datasets as tds  # noqa: E402
 from training import pipeline  # noqa: E402
 from training.config import RECIPES_DIR  # noqa: E402
 
@@ -201,3 +202,32 @@ def test_four_stages_fed_by_datasets_on_cpu(tmp_path):
     assert s["4_grpo_all"]["start_model"] == rej["checkpoint"]
     saved = json.loads((tmp_path / "run" / "pipeline.json").read_text())
     assert saved["stages"]["2_grpo"]["data"]["decontamination"]["by_benchmark"] == {"aime2025": 1}
+
+
+@pytest.mark.slow
+def test_stage3_judge_regrades_what_no_rule_checks(tmp_path):
+    """rejection.judge: samples whose answer no rule could extract go to a generative judge on an OpenAI-compatible
+    endpoint (a real llama_cpp.server on loopback serving the embedded model); each judgment is stored, the rule
+    verdict kept beside it, and only a CORRECT grade would turn a sample into a kept one."""
+    from _backend_fixtures import free_port, start_llama_server, stop_server
+    from harness.models import embedded_gguf
+
+    loaded = tds.load({"path": str(write_dapo(tmp_path)), "format": "dapo_math"}, "prompt")
+    records = [{"task": "data_x", "problem_id": loaded.rows[0]["id"], "sample_idx": 0, "verdict": "no_answer",
+                "completion": "<think>\nadd them\n</think>\nforty-two sheep"},
+               {"task": "data_x", "problem_id": loaded.rows[1]["id"], "sample_idx": 0, "verdict": "correct",
+                "completion": "<think>\nx\n</think>\n\\boxed{56}"}]
+    port = free_port()
+    proc = start_llama_server(embedded_gguf(), port, tmp_path / "server.log")
+    try:
+        counts = pipeline._judge_regrade(records, loaded, {"model": "smollm", "base_url": f"http://127.0.0.1:{port}/v1",
+                                                          "max_tokens": 16}, tmp_path)
+    finally:
+        stop_server(proc)
+    assert counts["judged"] == 1  # only the sample the rule verifier could not settle
+    assert records[0]["rule_verdict"] == "no_answer" and records[0]["judge"]["model"] == "smollm"
+    assert records[0]["verdict"] in ("correct", "no_answer")
+    assert counts["judged_correct"] == (records[0]["verdict"] == "correct")
+    assert "judge" not in records[1]
+    lines = (tmp_path / "judgments.jsonl").read_text().splitlines()
+    assert len(lines) == 1 and json.loads(lines[0])["problem_id"] == loaded.rows[0]["id"]
