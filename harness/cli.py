@@ -378,10 +378,14 @@ def cmd_train(a) -> int:
         return 0
     from training.config import load_recipe
 
-    check_recipe(load_recipe(a.recipe, overrides))  # refusals (training on an evaluated benchmark) for --grpo-only too
+    recipe = load_recipe(a.recipe, overrides)
+    check_recipe(recipe)  # refusals (training on an evaluated benchmark) for --grpo-only too
     if a.grpo_only:
         if a.stage is not None:
             raise UserError("--stage and --grpo-only exclude each other")
+        from training.pipeline import grpo_data
+
+        grpo_data(recipe, "grpo")  # decontaminated with the recipe's settings; the trainer reads these rows
         from training.grpo import main as grpo_main
 
         result = grpo_main(a.recipe, overrides)
