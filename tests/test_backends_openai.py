@@ -243,3 +243,35 @@ def test_dry_run_view_of_both_paths():
         assert '"continue_final_message": true' in out and '"content": "<think>\\n"' in out
         assert "request 0: t / p / 0" in out
     assert s.requests == []  # a dry run posts nothing
+
+
+@pytest.mark.slow  # 86 s on the shared 2-core box (a llama.cpp server start)
+def test_completions_prompt_has_one_bos_on_a_real_server(tmp_path):
+    """R1-family templates write BOS; the /completions prompt leaves it out and the server adds its own: a real
+    llama.cpp server (embedded weights carrying R1-Distill's template, add_bos_token=true) counts exactly the
+    tokens of the rendered text with one BOS."""
+    pytest.importorskip("llama_cpp.server.app")
+    import llama_cpp as L
+
+    from _gguf_copy import copy_gguf, r1_distill_template
+    from harness.backends.llamacpp import tokenize_prompt
+
+    gguf = copy_gguf(embedded_gguf(), tmp_path / "r1.gguf", chat_template=r1_distill_template(), add_bos=True)
+    port = free_port()
+    proc = start_llama_server(gguf, port, tmp_path / "server.log")
+    try:
+        b = make_backend("openai", "r1", base_url=f"http://127.0.0.1:{port}/v1", chat_template=str(gguf))
+        r = req("2+2?", temperature=0, max_tokens=2, assistant_prefix="<think>\n")
+        c = b.generate([r])[0]
+        sent = b.wire(r)["text"]
+    finally:
+        stop_server(proc)
+    full = b.template.render(r.messages, r.assistant_prefix)
+    assert full.startswith(b.template.bos_token) and not sent.startswith(b.template.bos_token)
+    assert sent.endswith("<｜Assistant｜><think>\n") and sent.count("<think>") == 1
+    llm = L.Llama(str(gguf), vocab_only=True, verbose=False)
+    try:
+        ids = tokenize_prompt(L, L.llama_model_get_vocab(llm.model), full)
+        assert ids.count(llm.token_bos()) == 1 and c.prompt_tokens == len(ids)
+    finally:
+        llm.close()
