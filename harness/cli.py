@@ -34,7 +34,8 @@ def _add_eval(sub) -> None:
     p.add_argument("--shard", default=None, metavar="I/N",
                    help="generate only shard I of N (0 <= I < N) of the sample keys, a stable hash split; run the N "
                         "shards anywhere, then join their dirs with `r1 merge`")
-    p.add_argument("--think-prefix", dest="think_prefix", choices=("auto", "on", "off"), default="auto",
+    p.add_argument("--think-prefix", dest="think_prefix", choices=("auto", "on", "off"), default="auto", nargs="?",
+                   const="on",  # the old bare flag meant on
                    help="start responses with '<think>\\n' (the paper's protocol). auto (default): on for reasoning "
                         "models (chat template or harness/models.py registry), off for plain chat models; never "
                         "twice when the chat template already ends with it. The decision is in the manifest")
