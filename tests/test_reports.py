@@ -473,6 +473,8 @@ def test_public_tests_only_is_never_beside_the_paper(tmp_path):
     cells = [c.strip() for c in row.strip("|").split("|")]
     assert cells[6] == "37.6" and cells[7] == "not comparable (public tests only)"  # Table 5, R1-Distill-Qwen-7B
     assert "> ⚠ Run 1: scored on public/sample tests only" in md.split("## Task livecodebench")[1]
+    t4 = next(ln for ln in md.splitlines() if ln.startswith("| Code | LiveCodeBench"))  # the Table 4 view too
+    assert "(not comparable: public tests only)" in t4.split("|")[5]
     rating = next(ln for ln in md.splitlines() if ln.startswith("| codeforces | 2:") and "| rating |" in ln)
     assert "1189.0 | 1189.0 (not comparable: public tests only) |" in rating  # paper's 1189 for the 7B distill
     assert "problem-difficulty Elo estimator (4 rated problems)" in rating
