@@ -14,3 +14,6 @@ def add_arguments(p) -> None:
     p.add_argument("--data-dir", default=None, help="local data mirror laid out like shared/data (or R1_DATA_DIR)")
     p.add_argument("--teacher-run", dest="teacher_runs", action="append", default=[], metavar="DIR",
                    help="an existing teacher run dir to distill from (r1 eval / r1 import output); repeatable")
+    p.add_argument("--dry-run", action="store_true",
+                   help="validate the recipe (keys, sft settings, filters, teacher, data sources and their "
+                        "decontamination, evaluation tasks, held-out split) and print the plan; run nothing")

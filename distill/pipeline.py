@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -92,19 +93,32 @@ def _eval_cell(results: dict | None, task: str, run: Path) -> dict | None:
     if not r:
         return None
     return {"pass@1": r.get("pass@1"), "ci": r.get("pass@1_ci"), "n": r.get("n_problems"),
-            "samples_per_problem": r.get("samples_per_problem"), "verdicts": _verdict_counts(run, task),
-            "run": str(run)}
+            "samples_per_problem": r.get("samples_per_problem"), **_sample_stats(run, task), "run": str(run)}
 
 
-def _verdict_counts(run: Path, task: str) -> dict[str, int] | None:
-    """How the samples were judged (correct / incorrect / truncated / no_answer ...): what moved, not only how much."""
+_INT = re.compile(r"-?\d+")
+
+
+def _sample_stats(run: Path, task: str) -> dict[str, Any]:
+    """How the samples were judged (correct / incorrect / truncated / no_answer ...): what moved, not only how much.
+    For integer answers also ``last_number_correct``: samples whose last integer anywhere in the completion is the
+    gold answer, whatever the layout (think block closed or not, boxed or not) - a diagnostic that separates
+    learning the arithmetic from learning the format; pass@1 stays the evaluation's verdict."""
     if not (Path(run) / "samples.jsonl").is_file():
-        return None
+        return {}
+    from harness.task import get_task
+
+    records = [r for r in cur.load_records([run]) if r.get("task") == task]
     counts: dict[str, int] = {}
-    for r in cur.load_records([run]):
-        if r.get("task") == task:
-            counts[str(r.get("verdict"))] = counts.get(str(r.get("verdict")), 0) + 1
-    return dict(sorted(counts.items()))
+    for r in records:
+        counts[str(r.get("verdict"))] = counts.get(str(r.get("verdict")), 0) + 1
+    out: dict[str, Any] = {"verdicts": dict(sorted(counts.items()))}
+    gold = {p.id: str(p.gold) for p in get_task(task).problems(None, None)} if records else {}
+    if records and all(_INT.fullmatch(gold.get(str(r["problem_id"]), "x")) for r in records):
+        hits = sum(bool(nums := _INT.findall(r.get("completion") or "")) and nums[-1] == gold[str(r["problem_id"])]
+                   for r in records)
+        out["last_number_correct"] = {"count": hits, "of": len(records)}
+    return out
 
 
 def held_out_report(records: list[dict], kept: list[dict], eval_cfg: dict, data_dir: str | None) -> dict:
@@ -239,12 +253,64 @@ def main(recipe_path: str | Path, overrides: dict | list | None = None) -> dict:
     return row
 
 
+def plan(recipe_path: str | Path, overrides: dict | list | None = None) -> dict:
+    """``r1 distill --dry-run``: every check that needs no model (recipe keys, sft vocabulary, filters, teacher
+    backend, tasks and prompt datasets with their column mappings and decontamination, evaluation tasks, which
+    teacher problems the held-out rule will drop) and the plan, without generating or training anything."""
+    from harness.backends.base import BACKENDS
+    from harness.task import get_task
+    from training.sft import sft_settings
+
+    recipe = load_recipe(recipe_path, overrides)
+    settings = sft_settings(recipe.get("sft"), "recipe sft")
+    specs = cur.parse_filters(recipe.get("filters"), recipe.get("report_only") or ())
+    tcfg = TeacherConfig.from_dict(recipe.get("teacher"))
+    if tcfg.backend not in BACKENDS:
+        raise UserError(f"teacher.backend {tcfg.backend!r}: unknown (known: {', '.join(BACKENDS)})")
+    data_dir = recipe.get("data_dir")
+    sources = []
+    if tcfg.data:
+        from training.datasets import register_prompt_sources
+
+        names, reports = register_prompt_sources(tcfg.data, where="teacher.data", data_dir=data_dir)
+        sources = [{"task": n, **{k: v for k, v in r.items() if k in ("source", "rows", "kept", "dropped")}}
+                   for n, r in zip(names, reports)]
+    ecfg = recipe.get("eval") or {}
+    eval_tasks = ecfg.get("tasks") or ["aime2024", "math500", "gpqa_diamond", "livecodebench", "codeforces"]
+    eval_tasks = [eval_tasks] if isinstance(eval_tasks, str) else list(eval_tasks)
+    for t in list(tcfg.tasks) + eval_tasks:
+        get_task(t)  # an unknown task fails here with the list of known ones
+    if ecfg.get("backend", "hf") not in BACKENDS:
+        raise UserError(f"eval.backend {ecfg.get('backend')!r}: unknown (known: {', '.join(BACKENDS)})")
+    held_out = {}
+    for t in set(tcfg.tasks) & set(eval_tasks):
+        task = get_task(t)
+        taught = {p.id for p in task.problems(data_dir, tcfg.limit)}
+        evaluated = {p.id for p in task.problems(data_dir, ecfg.get("limit"))}
+        held_out[t] = {"teacher_problems": len(taught), "eval_problems": len(evaluated),
+                       "dropped_as_evaluated": len(taught & evaluated), "train_problems": len(taught - evaluated)}
+    return {"recipe": recipe["name"], "path": recipe["_path"], "out": recipe.get("out") or f"runs/distill/{recipe['name']}",
+            "student": recipe["student"], "teacher": {k: v for k, v in vars(tcfg).items() if v not in ([], {}, None)},
+            "teacher_datasets": sources, "filters": [s.name + (" (report only)" if s.report_only else "") for s in specs],
+            "decontaminate": bool(recipe.get("decontaminate", True)), "held_out": held_out,
+            "sft": {k: v for k, v in vars(settings).items() if v not in ({}, None)},
+            "eval": {**ecfg, "tasks": eval_tasks}}
+
+
 # ---------------------------------------------------------------------------------------------- command line
 def run_from_args(a) -> int:
     name = getattr(a, "recipe_opt", None) or a.recipe
     if not name or (a.recipe and getattr(a, "recipe_opt", None) and a.recipe != a.recipe_opt):
         raise UserError("r1 distill: give one recipe (positional RECIPE or --recipe RECIPE)")
     overrides = parse_overrides(a.overrides)
+    if getattr(a, "dry_run", False):
+        if a.out:
+            overrides["out"] = a.out
+        if a.data_dir:
+            overrides["data_dir"] = a.data_dir
+        print(json.dumps(plan(name, overrides), indent=1, default=str))
+        print("dry run: recipe, sft settings, filters, teacher, data sources and evaluation check out; nothing ran")
+        return 0
     if a.out:
         overrides["out"] = a.out
     if a.data_dir:
@@ -263,8 +329,10 @@ def run_from_args(a) -> int:
             c = ba.get(when)
             if c and c.get("pass@1") is not None:
                 ci = c.get("ci") or [None, None]
+                lnc = c.get("last_number_correct")
                 cells.append(f"{when} {100 * c['pass@1']:.1f}% [{100 * (ci[0] or 0):.1f}, {100 * (ci[1] or 0):.1f}] "
-                             f"(n={c.get('n')})")
+                             f"(n={c.get('n')}; verdicts {c.get('verdicts')}"
+                             + (f"; last number = gold {lnc['count']}/{lnc['of']}" if lnc else "") + ")")
         print(f"{task}: " + ("; ".join(cells) or "not evaluated"))
     print(f"filters dropped: {summary['filters']}; summary: {out / 'summary.json'}")
     return 0

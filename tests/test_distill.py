@@ -290,6 +290,24 @@ def test_distill_sft_params_use_the_training_vocabulary(tmp_path):
         dtrain.train([], "embedded", {}, tmp_path / "y")
 
 
+def test_dry_run_plans_without_running(tmp_path, capsys):
+    """`r1 distill --recipe cpu_demo --dry-run`: the held-out split is planned (arith-0..59 evaluated, their teacher
+    samples dropped), nothing is generated or trained; a bad recipe fails in one line naming the key."""
+    from distill.pipeline import plan
+    from harness.cli import main as r1_main
+
+    p = plan("cpu_demo", {"out": str(tmp_path / "x")})
+    assert p["held_out"] == {"arith": {"teacher_problems": 660, "eval_problems": 60, "dropped_as_evaluated": 60,
+                                       "train_problems": 600}}
+    assert p["teacher"]["backend"] == "programmatic" and "correct" in p["filters"] and p["sft"]["max_steps"] == 100
+    assert r1_main(["distill", "--recipe", "cpu_demo", "--dry-run", "--out", str(tmp_path / "x")]) == 0
+    assert "nothing ran" in capsys.readouterr().out and not (tmp_path / "x").exists()
+    with pytest.raises(UserError, match="teacher.backend"):
+        plan("cpu_demo", {"teacher.backend": "nope"})
+    with pytest.raises(UserError, match="learning_rte"):
+        plan("cpu_demo", {"sft.learning_rte": 1})
+
+
 def test_programmatic_teacher_and_enforced_filters(tmp_path):
     """The demo's teacher is a harness backend: its samples are an eval run scored by the math verifier. Its slips
     are scored incorrect, the enforced `correct` filter drops every one, and assert_enforced proves it."""
