@@ -220,6 +220,10 @@ def compare_task(name: str, run_a: Run, run_b: Run) -> TaskComparison:
                 differ += h != r["prompt_hash"]
     if differ:
         notes.append(f"prompts differ on {differ} of {total} paired samples (same problem and sample index)")
+    pub_a, pub_b = (bool(comparability.public_tests_only(t.results)) for t in (ta, tb))
+    if pub_a != pub_b:
+        notes.append(f"{'A' if pub_a else 'B'} was scored on public/sample tests only, "
+                     f"{'B' if pub_a else 'A'} on the hidden tests too: the delta mixes test sets")
     return TaskComparison(
         task=name, n_shared=len(shared), only_a=len(set(ca) - set(cb)), only_b=len(set(cb) - set(ca)),
         samples_a=_span(sorted(ca[p][0] for p in shared)), samples_b=_span(sorted(cb[p][0] for p in shared)),

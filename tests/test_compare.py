@@ -155,3 +155,14 @@ def test_cli_compare_json_itself_and_one_problem_apart(tmp_path):
     assert t["delta"] == pytest.approx(1 / 20) and t["discordant"] == [0, 1] and t["p_value"] == 1.0
     assert t["test"] == "McNemar exact" and t["verdict"] == "no significant difference"
     assert t["pass@1_b"] - t["pass@1_a"] == pytest.approx(0.05)
+
+
+def test_public_against_hidden_tests_is_noted(tmp_path):
+    a = make_run(tmp_path / "a", "m", {"livecodebench": (6, 2)}, seed=1,
+                 extras={"livecodebench": {"hidden_tests_absent": True}})
+    b = make_run(tmp_path / "b", "m", {"livecodebench": (6, 2)}, seed=2,
+                 extras={"livecodebench": {"hidden_tests_absent": False}})
+    (t,) = compare_runs(a, b).tasks
+    assert "A was scored on public/sample tests only, B on the hidden tests too: the delta mixes test sets" in t.notes
+    (t,) = compare_runs(a, a).tasks
+    assert t.notes == []
