@@ -672,7 +672,9 @@ def grpo_rows(s, tokenizer=None, data_dir=None, loaded: Loaded | None = None) ->
     loaded = loaded or _BY_SOURCE.get(_source_key(s)) or grpo_prompts(s, data_dir=data_dir)
     out = []
     for r in loaded.rows:
-        msgs = r.get("messages") or prompt_messages(r)
+        # R1-Zero's template wraps the bare question [R1 Table 1]; chat prompts are the evaluation's math prompt.
+        msgs = r.get("messages") or ([{"role": "user", "content": r["problem"].strip()}] if s.template == "r1_zero"
+                                     else prompt_messages(r))
         row = {"prompt": render_prompt(msgs, s.template, s.think_prefix, tokenizer), "gold": r["answer"],
                "kind": r.get("kind", "math"), "task": r.get("task") or r.get("source") or "", "problem_id": r["id"]}
         for k in ("tests", "mode", "func_name"):

@@ -352,9 +352,18 @@ def _launch(recipe: Recipe, stage_settings: list) -> dict[str, Any] | None:
                             f"num_generations {s.num_generations} (TRL needs whole groups)")
     cmd = (f"accelerate launch --config_file {lc.get('config_file')} --num_processes {nproc}"
            + (f" --num_machines {lc['num_machines']}" if lc.get("num_machines") else "")
-           + f" -m training.pipeline {recipe.name} stage=N")
+           + f" -m training.pipeline {recipe.name}" + (" stage=N" if len(recipe.stages) > 1 else ""))
+    ds = acc.get("deepspeed_config") or {}
+    zero = ds.get("zero_stage")
+    if zero is None and ds.get("deepspeed_config_file"):  # the DeepSpeed JSON the accelerate config points at
+        ds_file = Path(ds["deepspeed_config_file"])
+        ds_file = ds_file if ds_file.is_file() else RECIPES_DIR.parent.parent / ds_file
+        if not ds_file.is_file():
+            raise UserError(f"launch.config_file {cfg_file}: deepspeed_config_file {ds['deepspeed_config_file']} "
+                            f"does not exist")
+        zero = (json.loads(ds_file.read_text()).get("zero_optimization") or {}).get("stage")
     return {"config_file": str(cfg_file), "distributed_type": acc.get("distributed_type"),
-            "zero_stage": (acc.get("deepspeed_config") or {}).get("zero_stage"), "num_processes": nproc,
+            "zero_stage": zero, "num_processes": nproc,
             "command": cmd,
             "prompts_per_step": {n: nproc * s.per_device_train_batch_size * s.gradient_accumulation_steps
                                  // s.num_generations for n, s in stage_settings}}
