@@ -21,6 +21,17 @@ from training import pipeline  # noqa: E402
 from training.config import RECIPES_DIR  # noqa: E402
 
 
+@pytest.fixture(autouse=True)
+def _no_leftover_dataset_tasks():
+    """Datasets registered as tasks in a test leave the shared registry as they found it."""
+    from harness.task import registry
+
+    before = set(registry())
+    yield
+    for name in set(registry()) - before:
+        registry().pop(name, None)
+
+
 def local_copies(d: Path) -> dict[str, str]:
     """Overrides pointing every data source a shipped recipe names at a small local file in its real format."""
     return {"cold_start_data.path": str(write_mixture_of_thoughts(d)), "grpo.data.path": str(write_dapo(d)),

@@ -15,6 +15,17 @@ from tests._training_files import (CLEAN, DAPO_HEAD, FORMAT_CASES, write_bespoke
 from training import datasets as tds  # noqa: E402
 
 
+@pytest.fixture(autouse=True)
+def _no_leftover_dataset_tasks():
+    """Datasets registered as tasks in a test leave the shared registry as they found it."""
+    from harness.task import registry
+
+    before = set(registry())
+    yield
+    for name in set(registry()) - before:
+        registry().pop(name, None)
+
+
 def test_every_format_loads_and_decontaminates(tmp_path, capsys):
     """One row per built-in format: rows read, rows the mapping skipped, rows decontamination dropped (by benchmark).
     Each file carries exactly one row copied from a benchmark; it is the one dropped."""
