@@ -116,7 +116,10 @@ def render_prompt(messages: list[dict], template: str, think_prefix: bool, token
     if template == "chat":
         if tokenizer is None or not getattr(tokenizer, "chat_template", None):
             raise UserError("template 'chat' needs a tokenizer with a chat template")
-        return tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False) + prefix
+        from harness.prompting import add_prefix
+
+        # once, as the evaluation does: R1-Distill templates since 2025-02 already end with "<think>\n"
+        return add_prefix(tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False), prefix)
     raise UserError(f"unknown prompt template {template!r} (r1_zero | chat)")
 
 
