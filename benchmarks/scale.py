@@ -62,7 +62,11 @@ def build_import(path: Path, problems: int, samples: int, seed: int = 0) -> tupl
 
 
 def run_measured(args: list[str], cwd: Path) -> dict:
-    """Run a command; wall time and peak RSS summed over its process tree."""
+    """Run a command; wall time, CPU time (user + system, the command and every process it waited for) and peak RSS
+    summed over its process tree. CPU time is the steadier number on a shared machine."""
+    import resource
+
+    ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     proc = subprocess.Popen(args, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     peak = [0]
@@ -93,9 +97,11 @@ def run_measured(args: list[str], cwd: Path) -> dict:
     done.set()
     t.join()
     secs = time.perf_counter() - t0
+    ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (ru1.ru_utime - ru0.ru_utime) + (ru1.ru_stime - ru0.ru_stime)
     if proc.returncode != 0:
         raise SystemExit(f"{' '.join(args)} failed ({proc.returncode}):\n{err[-3000:]}")
-    return {"seconds": round(secs, 2), "peak_mib": round(peak[0] / 2**20, 1)}
+    return {"seconds": round(secs, 2), "cpu_s": round(cpu, 2), "peak_mib": round(peak[0] / 2**20, 1)}
 
 
 def time_metrics(run: Path) -> dict:
@@ -110,23 +116,24 @@ def time_metrics(run: Path) -> dict:
     task = get_task("math500")
     tman = {**manifest["tasks"]["math500"], "source": manifest.get("source")}
     problems = planned_problems(task, tman, store, None)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     tally = TaskTally(problems).add_all(store.iter_samples())
-    tally_s = time.perf_counter() - t0
+    tally_s, tally_cpu = time.perf_counter() - t0, time.process_time() - c0
 
     class NoRecords:  # the metrics alone: task extras (which re-read the file) are timed with the commands
         def __iter__(self):
             return iter(())
 
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     res = aggregate_task(task, problems, NoRecords(), int(tman["n"]), tally=tally)
     # MATH-500 votes over all its samples; the paper's cons@64 is computed beside it
     cons64 = [cons_at_k_ids(*tally.outcomes(i), 64) for i in range(len(problems)) if tally.n_of(i) >= 64]
-    metrics_s = time.perf_counter() - t0
+    metrics_s, metrics_cpu = time.perf_counter() - t0, time.process_time() - c0
     stored = json.loads(store.results_path.read_text())["tasks"]["math500"]
     cons_key = f"cons@{res['cons_k']}"
     same = all(res[k] == stored[k] for k in ("pass@1", "pass@1_ci", "pass@k", cons_key))
-    return {"metrics_s": round(metrics_s, 3), "tally_s": round(tally_s, 2), "pass@k_values": len(res["pass@k"]),
+    return {"metrics_s": round(metrics_s, 3), "metrics_cpu_s": round(metrics_cpu, 3), "tally_s": round(tally_s, 2),
+            "tally_cpu_s": round(tally_cpu, 2), "pass@k_values": len(res["pass@k"]),
             "cons@64": sum(cons64) / len(cons64) if cons64 else None, cons_key: res[cons_key],
             "pass@1": res["pass@1"], "equal_to_results_json": same}
 
@@ -163,10 +170,12 @@ def main() -> None:
         line = {"benchmark": "scale", "ratio": round(peak * 2**20 / GOAL_BYTES, 4), "goal": "<= 1.0",
                 "problems": n_problems, "samples": n_samples, "samples_mb": round(size_mb, 1), **{
                     f"{cmd}_{k}": v for cmd, d in ours.items() for k, v in d.items()},
-                **met, "metrics_goal_s": 5.0, "build_s": round(build_s, 1)}
+                **met, "metrics_goal_s": 5.0, "build_s": round(build_s, 1),
+                "load_average_1m": round(os.getloadavg()[0], 1), "cpus": os.cpu_count()}
         if ref:
             line["reference"] = str(a.reference)
             line.update({f"ref_{cmd}_{k}": v for cmd, d in ref.items() for k, v in d.items()})
+            line["peak_vs_reference"] = round(peak / max(v["peak_mib"] for v in ref.values()), 4)
         print(json.dumps(line))
     finally:
         if not a.keep:
