@@ -129,6 +129,9 @@ def task_warnings(res: dict | None) -> list[str]:
         out.append(f"{capped} samples had their generation budget cut below --max-tokens by a full context "
                    "(`max_tokens_granted` on the record): their truncations are the context's, not the model's; "
                    "raise the backend's context length.")
+    if "rating_method" in res and res.get("rating") is None:
+        out.append("no Codeforces rating: neither a CodeElo standings file nor problem difficulty ratings were "
+                   "available to estimate one.")
     skipped = _int(res.get("interactive_skipped"))
     if skipped:
         ids = res.get("interactive_skipped_ids")

@@ -521,3 +521,6 @@ def test_protocol_diffs_name_each_field():
     assert cmp.think_prefix({"source": "import"}) is None
     assert cmp.rating_estimator({"rating_method": "codeelo_standings", "rating_contests": 3}) == \
         "CodeElo standings estimator (3 contests)"
+    assert cmp.task_warnings({"rating_method": None, "rating": None}) == [
+        "no Codeforces rating: neither a CodeElo standings file nor problem difficulty ratings were available to "
+        "estimate one."]
