@@ -183,3 +183,20 @@ def test_teacher_answers_a_prompt_dataset_and_the_sft_prompt_is_rebuilt(tmp_path
     examples, checks = build_examples(records)
     assert checks == {"matched": 4, "unchecked": 0}
     assert examples[0]["messages"][0]["content"] == tds.prompt_messages({"problem": CLEAN[0][0]})[0]["content"]
+
+
+def test_chat_prompt_carries_the_think_prefix_once(tmp_path, data_dir):
+    """A chat template that already ends with "<think>\\n" (R1-Distill since 2025-02) gets no second one in training,
+    exactly as in evaluation (harness.prompting.add_prefix)."""
+    from training.config import GRPOSettings
+    from training.grpo import load_tokenizer, model_dir
+
+    tok = load_tokenizer(model_dir("embedded"))
+    tpl = json.loads((data_dir / "chat_templates" /
+                      "deepseek-ai__DeepSeek-R1-Distill-Qwen-1.5B__think-unofficial-copy.json").read_text())
+    s = GRPOSettings(data={"path": str(write_dapo(tmp_path))}, template="chat", think_prefix=True)
+    plain = tds.grpo_rows(s, tok)[0]["prompt"]
+    assert plain.endswith("<|im_start|>assistant\n<think>\n")  # SmolLM's template: the prefix added once
+    tok.chat_template = tpl["chat_template"]
+    r1 = tds.grpo_rows(s, tok)[0]["prompt"]
+    assert r1.endswith("<｜Assistant｜><think>\n") and r1.count("<think>") == 1
