@@ -20,7 +20,13 @@ A recipe YAML::
     rejection: {...}                # RejectionSettings fields
     eval: {tasks: [arith], limit: 20, ...}              # EvalSettings fields
     stage_overrides: {grpo_all: {rewards: [accuracy, format]}}   # per-stage GRPO/SFT overrides
+    cold_start_data: {hf: open-r1/Mixture-of-Thoughts, config: math, path: LOCAL_COPY}   # trace dataset
+    non_reasoning_data: {...}       # stage 3's non-reasoning SFT data (trace dataset)
+    decontaminate: true             # every dataset vs every benchmark (training/decontam.py), n = decontam_ngram
+    allow_train_on_eval: false      # training on a task in eval.tasks is refused unless true
+    launch: {config_file: training/accelerate/zero3.yaml, num_processes: 7}   # checked by --dry-run
 
+Data sources are training/datasets.py's (``hf`` + ``path`` fallback + ``format`` / ``columns``).
 Overrides from the CLI are dotted keys: ``{"grpo.max_steps": 2, "out": "/tmp/x"}``.
 """
 from __future__ import annotations
