@@ -130,7 +130,7 @@ class SFTSettings:
 @dataclass
 class RejectionSettings:
     """Stage 3 rejection sampling [R1 2.3.3]: sample prompts from the stage-2 checkpoint with the harness runner,
-    keep correct, readable samples (distill/filters.py: the same funnel distillation uses), SFT on them."""
+    keep correct, readable samples (training/curation.py: the same funnel distillation uses), SFT on them."""
 
     data: Any = None  # the prompt dataset sampled (training/datasets.py source)
     task: str | None = None  # or a harness task (toy `arith`)
@@ -141,7 +141,7 @@ class RejectionSettings:
     max_tokens: int = 32768
     backend: str = "hf"  # hf | vllm | llamacpp | openai: harness backends
     batch_size: int = 16
-    filters: list | None = None  # distill.filters spec; None = its defaults (truncated, correct, mixed_language, ...)
+    filters: list | None = None  # training.curation filter spec; None = its defaults (truncated, correct, mixed_language, ...)
     report_only: list[str] = field(default_factory=list)  # filters counted but not applied (CPU demo: correct)
     max_per_prompt: int | None = None  # keep at most this many kept samples per problem
     sft_from: str = "base"  # base: the paper fine-tunes DeepSeek-V3-Base on the ~800k samples; previous: stage 2's
