@@ -411,6 +411,8 @@ def plan(recipe_path: str | None, overrides: Mapping[str, Any] | None = None) ->
     overrides.pop("stage", None)
     recipe = load_recipe(recipe_path, overrides)
     check_recipe(recipe)
+    if recipe.data_dir:
+        os.environ["R1_DATA_DIR"] = str(recipe.data_dir)
     cpu = on_cpu(recipe)
     out: dict[str, Any] = {"recipe": recipe.name, "model": recipe.model, "out": recipe.out,
                            "decontaminate": recipe.decontaminate, "ngram": recipe.decontam_ngram,
@@ -521,6 +523,8 @@ def main(recipe_path: str | None, overrides: Mapping[str, Any] | None = None, st
     stage = overrides.pop("stage", stage)
     recipe = load_recipe(recipe_path, overrides)
     check_recipe(recipe)
+    if recipe.data_dir:  # --data-dir: the benchmark mirror for decontamination and every harness run below
+        os.environ["R1_DATA_DIR"] = str(recipe.data_dir)
     out = Path(recipe.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "recipe.json").write_text(json.dumps(recipe.to_dict(), indent=1))
