@@ -33,7 +33,7 @@ def _options(case):
             "strict": kw.get("strict", True), "allow_set_relation_comp": kw.get("allow_set_relation_comp", False)}
 
 
-def test_case_table_is_complete():
+def test_case_table_is_complete(data_dir):
     assert len(CASES) == 268
     assert sum(c["expected"] for c in CASES) == 230
 
