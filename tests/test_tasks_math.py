@@ -116,8 +116,9 @@ def test_bad_data_names_file_line_and_field(tmp_path):
 # --- the real CLI -------------------------------------------------------------------------------------------------
 def test_eval_end_to_end_on_the_embedded_model(tmp_path, data_dir):
     out = tmp_path / "run"
+    # --think-prefix on: auto turns it off for SmolLM2 (a plain chat model); this test is about the forced prefix.
     run_r1("eval", "--task", "math500", "--limit", "5", "-n", "2", "--max-tokens", "64", "--out", str(out),
-           "--data-dir", str(data_dir), "--no-progress")
+           "--data-dir", str(data_dir), "--no-progress", "--think-prefix", "on")
     recs = [json.loads(x) for x in (out / "samples.jsonl").read_text().splitlines()]
     manifest = json.loads((out / "manifest.json").read_text())
     res = json.loads((out / "results.json").read_text())["tasks"]["math500"]
