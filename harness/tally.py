@@ -100,9 +100,10 @@ def cons_at_k_ids(ok: np.ndarray, key: np.ndarray, k: int | None = None) -> floa
     first vote came earliest; no answer never wins) is correct if any sample carrying it is."""
     if k is not None:
         ok, key = ok[:k], key[:k]
-    has = key != NO_KEY
-    if not has.any():
+    voted = key[key != NO_KEY]
+    if not voted.size:
         return 0.0
-    keys, first, counts = np.unique(key[has], return_index=True, return_counts=True)
-    win = keys[np.lexsort((first, -counts))[0]]
+    counts = np.bincount(voted)  # ids are small: interned per problem from 0
+    top = np.flatnonzero(counts == counts.max())
+    win = top[0] if top.size == 1 else voted[np.isin(voted, top)][0]  # a tie: the earliest first vote wins
     return 1.0 if bool(ok[key == win].any()) else 0.0

@@ -178,3 +178,23 @@ def test_score_run_feeds_task_extras_that_walk_records_twice(tmp_path, data_dir)
     assert res["extraction"] == want["extraction"] and sum(res["extraction"].values()) == 160
     assert res["accuracy"] == want["accuracy"] and res["accuracy"]
     assert res == want
+
+
+def test_compact_vote_equals_metrics_cons_at_k():
+    """The tally's vote over interned key ids decides exactly as metrics.cons_at_k over the keys (ties included)."""
+    import random
+
+    import numpy as np
+
+    from harness.metrics import cons_at_k
+    from harness.tally import cons_at_k_ids
+
+    rng = random.Random(0)
+    for _ in range(3000):
+        n = rng.randint(1, 30)
+        keys = [rng.choice([None, "a", "b", "c", "d", "e"]) for _ in range(n)]
+        ok = [rng.random() < 0.3 for _ in range(n)]
+        ids: dict = {}
+        kid = np.array([-1 if k is None else ids.setdefault(k, len(ids)) for k in keys])
+        k = rng.randint(1, n)
+        assert cons_at_k(keys, ok, k) == cons_at_k_ids(np.array(ok), kid, k), (keys, ok, k)
