@@ -14,7 +14,14 @@ Mapping to our problem ids:
 - ``gpqa_diamond``: ``doc["Record ID"]``; lm-eval shuffles the options itself, so the gold letter comes from
   ``target`` and the permutation is recovered by matching ``doc["choices"]`` to the original answer columns; both go
   into each sample's ``prompt_meta`` exactly as our own runs store them.
-- any other task: the first of ``problem_id``, ``unique_id``, ``id``, ``task_id``, ``question_id`` in the doc.
+- tasks whose problems carry the dataset's own ids: ``mmlu_pro`` ``doc["question_id"]``, ``ifeval`` ``doc["key"]``,
+  ``cluewsc`` ``doc["idx"]``, ``ceval`` ``<subject>/<doc["id"]>`` (C-Eval ids restart per subject; the subject is
+  ``doc["subject"]`` or the one named in the lm-eval task name, ``ceval-valid_<subject>``).
+- tasks whose ids are our row index (``drop``, ``cnmo2024``, ``simpleqa``, ``frames``, ``mmlu_redux``): lm-eval's
+  doc_id counts rows of *its* copy (DROP's hub split, MMLU-Redux per subject), so the doc is found in our data by its
+  question text (``question``/``problem``/``Prompt``/``prompt``, DROP's ``passage`` + ``question``; ties broken by the
+  options and the subject). Our data must be available.
+- any other task: the first of ``problem_id``, ``unique_id``, ``id``, ``task_id``, ``question_id``, ``key``, ``idx``.
 
 Errors name the file and line (and the field), never a doc's text: GPQA docs must not leak into logs.
 """
@@ -31,7 +38,10 @@ from . import ImportedProblem
 
 LETTERS = "ABCD"
 _FILE_RE = re.compile(r"^samples_(?P<task>.+)_(?P<date>\d{4}-\d{2}-\d{2}T[0-9.\-]+)\.jsonl$")
-_GENERIC_ID_FIELDS = ("problem_id", "unique_id", "id", "task_id", "question_id")
+_GENERIC_ID_FIELDS = ("problem_id", "unique_id", "id", "task_id", "question_id", "key", "idx")
+_OWN_ID_FIELD = {"mmlu_pro": "question_id", "ifeval": "key", "cluewsc": "idx"}
+_ROW_INDEXED = frozenset({"drop", "cnmo2024", "simpleqa", "frames", "mmlu_redux"})
+_TEXT_FIELDS = ("question", "problem", "Prompt", "prompt")
 
 
 def sample_files(path: Path) -> list[Path]:
@@ -213,6 +223,66 @@ def _gpqa_problem(obj: dict, where: str, lineno: int, comps: list[str]) -> Impor
                            external=_external(obj, len(comps)))
 
 
+# --- tasks identified by their own ids or by question text ------------------------------------------------------
+def _own_id_problem(task_name: str, obj: dict, lm_task: str | None, where: str, lineno: int,
+                    comps: list[str], names: list[str]) -> ImportedProblem:
+    doc = obj["doc"]
+    if task_name == "ceval":
+        rid = doc.get("id")
+        if not isinstance(rid, (str, int)) or isinstance(rid, bool):
+            raise UserError(f"{where}: doc has no 'id' (needed to identify the C-Eval question)")
+        subject = doc.get("subject") if doc.get("subject") in names else next(
+            (n for n in names if lm_task and re.search(rf"(^|[_-]){re.escape(n)}$", lm_task)), None)
+        if subject is None:
+            raise UserError(f"{where}: cannot tell the C-Eval subject: the doc has no 'subject' field and the lm-eval "
+                            f"task name {lm_task!r} does not end with a C-Eval subject")
+        pid = f"{subject}/{str(rid).strip()}"
+    else:
+        field = _OWN_ID_FIELD[task_name]
+        value = doc.get(field)
+        if not isinstance(value, (str, int)) or isinstance(value, bool):
+            raise UserError(f"{where}: doc has no {field!r} (the {task_name} problem id)")
+        pid = str(value).strip()
+    return ImportedProblem(pid, comps, lineno, external=_external(obj, len(comps)))
+
+
+class _TextIndex:
+    """Our problems by normalised question text, for lm-eval copies whose row order differs from ours."""
+
+    def __init__(self, problems):
+        self.by_text: dict[str, list] = {}
+        for p in problems:
+            self.by_text.setdefault(_norm(p.question), []).append(p)
+
+    def find(self, doc: dict) -> list:
+        texts = [doc[f] for f in _TEXT_FIELDS if isinstance(doc.get(f), str)]
+        if isinstance(doc.get("passage"), str) and isinstance(doc.get("question"), str):
+            # simple-evals' DROP context, which is our question text
+            texts.insert(0, f"Passage: {doc['passage']}\nQuestion: {doc['question']}\nAnswer:")
+        for t in texts:
+            hits = self.by_text.get(_norm(t), [])
+            if len(hits) > 1 and isinstance(doc.get("choices"), list):
+                opts = tuple(_norm(str(c)) for c in doc["choices"])
+                hits = [p for p in hits if tuple(_norm(o) for o in getattr(p, "options", ())) == opts] or hits
+            if len(hits) > 1 and isinstance(doc.get("subject"), str):
+                hits = [p for p in hits if p.meta.get("subject") == doc["subject"]] or hits
+            if hits:
+                return hits
+        return []
+
+
+def _text_problem(task_name: str, obj: dict, index: _TextIndex, where: str, lineno: int,
+                  comps: list[str]) -> ImportedProblem:
+    hits = index.find(obj["doc"])
+    if not hits:
+        raise UserError(f"{where}: doc_id {obj['doc_id']!r} matches no {task_name} question of our data by its text "
+                        f"(looked at the doc's {', '.join(_TEXT_FIELDS)} and passage fields)")
+    if len(hits) > 1:
+        raise UserError(f"{where}: doc_id {obj['doc_id']!r} matches {len(hits)} {task_name} questions of our data "
+                        f"(ids {', '.join(p.id for p in hits[:5])}): cannot tell which")
+    return ImportedProblem(hits[0].id, comps, lineno, external=_external(obj, len(comps)))
+
+
 # --- entry point --------------------------------------------------------------------------------------------------
 def read(path: Path, task, data_dir=None) -> Iterator[ImportedProblem]:
     files = sample_files(Path(path))
@@ -224,6 +294,16 @@ def read(path: Path, task, data_dir=None) -> Iterator[ImportedProblem]:
             index = _MMLUIndex(task.problems(data_dir))
         except UserError:
             index = None  # no local data: targets give the gold, rows are not cross-checked
+    text_index = None
+    if task.name == "ceval":
+        # longest first: a subject name that ends another's (e.g. "..._physics") must not win
+        subjects = sorted({p.meta["subject"] for p in task.problems(data_dir)}, key=len, reverse=True)
+    if task.name in _ROW_INDEXED:
+        try:
+            text_index = _TextIndex(task.problems(data_dir))
+        except UserError as e:
+            raise UserError(f"{path}: importing lm-eval {task.name} samples needs our {task.name} data to find each "
+                            f"doc by its text ({e})") from None
     for f in files:
         lm_task = lm_eval_task_name(f)
         seen: set = set()
@@ -238,6 +318,10 @@ def read(path: Path, task, data_dir=None) -> Iterator[ImportedProblem]:
                 yield _mmlu_problem(obj, lm_task, index, subjects, where, lineno, comps)
             elif task.name == "gpqa_diamond":
                 yield _gpqa_problem(obj, where, lineno, comps)
+            elif task.name in _OWN_ID_FIELD or task.name == "ceval":
+                yield _own_id_problem(task.name, obj, lm_task, where, lineno, comps, subjects)
+            elif text_index is not None:
+                yield _text_problem(task.name, obj, text_index, where, lineno, comps)
             else:
                 doc = obj["doc"]
                 field = next((k for k in _GENERIC_ID_FIELDS if isinstance(doc.get(k), (str, int))), None)
