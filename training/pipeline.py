@@ -535,8 +535,7 @@ def main(recipe_path: str | None, overrides: Mapping[str, Any] | None = None, st
         raise UserError(f"--stage {stage}: the recipe has stages 1..{len(recipe.stages)} ({', '.join(recipe.stages)})")
     dev = "cpu" if on_cpu(recipe) else recipe.device
     evals = recipe.eval.enabled and is_main_process()
-    if evals and recipe.eval.before and "eval_before" not in record and stage in (None, 1):
-        record["eval_before"] = evaluate_model(model_dir(recipe.model), recipe.eval, out / "eval_before", dev)
+    start_dir = model_dir(recipe.model)  # converted (GGUF) before any stage, by every rank alike
     current = recipe.model
     for i, name in enumerate(recipe.stages, 1):
         key = f"{i}_{name}"
@@ -554,6 +553,10 @@ def main(recipe_path: str | None, overrides: Mapping[str, Any] | None = None, st
             record_path.write_text(json.dumps(record, indent=1, default=str))
         current = res["checkpoint"]
     record["final_checkpoint"] = current
+    # Evaluations only after the stages: each stage ended in save_trained's barrier, so under a distributed launch no
+    # rank waits inside a collective while rank 0 generates (training/dist.py). The starting model is a file.
+    if evals and recipe.eval.before and "eval_before" not in record and stage in (None, 1):
+        record["eval_before"] = evaluate_model(start_dir, recipe.eval, out / "eval_before", dev)
     if evals and stage in (None, len(recipe.stages)):
         record["eval_after"] = evaluate_model(current, recipe.eval, out / "eval_after", dev)
     if is_main_process():
