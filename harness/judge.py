@@ -42,9 +42,28 @@ JUDGE_FLAGS = "--judge-model M --judge-base-url U"
 # ---------------------------------------------------------------------------------------------------------------
 # Rubrics
 # ---------------------------------------------------------------------------------------------------------------
-# SimpleQA's grader prompt, verbatim from openai/simple-evals simpleqa_eval.py (commit 10847d1), MIT License,
-# Copyright (c) 2024 OpenAI. Kept byte for byte (its quirks included: "Predicted answer 4" twice, "NOT ATTEMPTED"
-# in one place) because the published SimpleQA numbers were graded with exactly this text.
+# SimpleQA's grader prompt, verbatim from openai/simple-evals, simpleqa_eval.py GRADER_TEMPLATE at commit
+# 10847d15db0013a67bd7350e98d6eb8004f5e928. Kept byte for byte (its quirks included: "Predicted answer 4" twice,
+# "NOT ATTEMPTED" in one place) because the published SimpleQA numbers were graded with exactly this text.
+# The text is used under simple-evals' license, whose notice follows:
+#
+#   MIT License
+#
+#   Copyright (c) 2024 OpenAI
+#
+#   Permission is hereby granted, free of charge, to any person obtaining a copy of this software and associated
+#   documentation files (the "Software"), to deal in the Software without restriction, including without limitation
+#   the rights to use, copy, modify, merge, publish, distribute, sublicense, and/or sell copies of the Software, and
+#   to permit persons to whom the Software is furnished to do so, subject to the following conditions:
+#
+#   The above copyright notice and this permission notice shall be included in all copies or substantial portions
+#   of the Software.
+#
+#   THE SOFTWARE IS PROVIDED "AS IS", WITHOUT WARRANTY OF ANY KIND, EXPRESS OR IMPLIED, INCLUDING BUT NOT LIMITED TO
+#   THE WARRANTIES OF MERCHANTABILITY, FITNESS FOR A PARTICULAR PURPOSE AND NONINFRINGEMENT. IN NO EVENT SHALL THE
+#   AUTHORS OR COPYRIGHT HOLDERS BE LIABLE FOR ANY CLAIM, DAMAGES OR OTHER LIABILITY, WHETHER IN AN ACTION OF
+#   CONTRACT, TORT OR OTHERWISE, ARISING FROM, OUT OF OR IN CONNECTION WITH THE SOFTWARE OR THE USE OR OTHER
+#   DEALINGS IN THE SOFTWARE.
 SIMPLEQA_TEMPLATE = """
 Your job is to look at a question, a gold target, and a predicted answer, and then assign a grade of either ["CORRECT", "INCORRECT", "NOT_ATTEMPTED"].
 First, I will give examples of each grade, and then you will grade a new example.
@@ -190,7 +209,7 @@ class Rubric:
 
 SIMPLEQA = Rubric("simpleqa", SIMPLEQA_TEMPLATE, parse_simpleqa,
                   {"CORRECT": CORRECT, "INCORRECT": INCORRECT, "NOT_ATTEMPTED": NO_ANSWER},
-                  "openai/simple-evals simpleqa_eval.py GRADER_TEMPLATE @10847d1 (MIT)")
+                  "openai/simple-evals simpleqa_eval.py GRADER_TEMPLATE @10847d15db00 (MIT, notice in harness/judge.py)")
 FRAMES = Rubric("frames", FRAMES_TEMPLATE, parse_frames, {"TRUE": CORRECT, "FALSE": INCORRECT},
                 "FRAMES autorater prompt, Krishna et al. 2024 (arXiv:2409.12941) Fig. 6")
 RUBRICS = {r.name: r for r in (SIMPLEQA, FRAMES)}
