@@ -109,7 +109,8 @@ def has_unclosed_fence(text: str) -> bool:
 def program_key(program: str) -> str:
     lines = [ln.rstrip() for ln in program.replace("\r\n", "\n").split("\n")]
     norm = "\n".join(ln for ln in lines if ln)
-    return hashlib.sha256(norm.encode()).hexdigest()[:16]
+    # surrogatepass: a lone surrogate (JSON lets "\ud800" through from a server) must not crash the key
+    return hashlib.sha256(norm.encode("utf-8", "surrogatepass")).hexdigest()[:16]
 
 
 # --- comparison -----------------------------------------------------------------------------------------------
