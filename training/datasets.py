@@ -477,6 +477,10 @@ class Loaded:
                "rows_read": self.rows_read, "skipped": dict(self.skipped), "rows": len(self.rows)}
         if self.decontamination is not None:
             out["decontamination"] = self.decontamination
+            # the headline numbers at the top, for one-line summaries (distill's dry-run reads these)
+            out["kept"] = len(self.rows)
+            out["dropped"] = self.decontamination.get("dropped", 0)
+            out["by_benchmark"] = self.decontamination.get("by_benchmark", {})
         return out
 
 
