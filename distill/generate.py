@@ -15,7 +15,7 @@ from typing import Any
 from harness.config import PAPER_GENERATION
 from harness.errors import UserError
 from harness.runner import EvalSpec, evaluate
-from harness.store import RunStore
+from harness.store import RunStore, atomic_write_json
 from training.curation import load_records
 
 from .teacher import register as _register_programmatic_teacher
@@ -70,7 +70,9 @@ def generate(cfg: TeacherConfig, out: Path, data_dir: str | None = None, progres
     if cfg.data:
         from training.datasets import register_prompt_sources
 
-        names, _ = register_prompt_sources(cfg.data, where="teacher.data", data_dir=data_dir)
+        names, reports = register_prompt_sources(cfg.data, where="teacher.data", data_dir=data_dir)
+        Path(out).mkdir(parents=True, exist_ok=True)  # the record of what was read and what decontamination dropped
+        atomic_write_json(Path(out) / "teacher_data.json", reports)
         cfg = TeacherConfig(**{**cfg.__dict__, "tasks": list(cfg.tasks) + names, "data": []})
     if cfg.tasks:
         evaluate(eval_spec(cfg, out, data_dir, progress))

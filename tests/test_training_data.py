@@ -180,6 +180,8 @@ def test_teacher_answers_a_prompt_dataset_and_the_sft_prompt_is_rebuilt(tmp_path
     task = tds.task_name_for(tds.parse_source(src, "teacher.data"))
     assert {r["task"] for r in records} == {task}
     assert sorted(r["problem_id"] for r in records) == ["uuid-0", "uuid-1", "uuid-2", "uuid-none"]  # bench row gone
+    rec = json.loads((tmp_path / "teacher" / "teacher_data.json").read_text())
+    assert rec[0]["task"] == task and rec[0]["by_benchmark"] == {"math500": 1} and rec[0]["kept"] == 4
     examples, checks = build_examples(records)
     assert checks == {"matched": 4, "unchecked": 0}
     assert examples[0]["messages"][0]["content"] == tds.prompt_messages({"problem": CLEAN[0][0]})[0]["content"]
