@@ -52,7 +52,9 @@ def import_run(fmt: str, task_name: str, path: Path, out: Path, model: str | Non
             "versions": package_versions(),
             "git_revision": git_revision(),
             "source": "import",
-            "import": {"format": fmt, "file": str(path.resolve()), "problems": n_problems},
+            # the task's whole set, so reports can tell an import of a subset from a full run
+            "import": {"format": fmt, "file": str(path.resolve()), "problems": n_problems,
+                       **({"dataset_problems": len(dataset)} if dataset else {})},
             **({"paper_stage": paper_stage} if paper_stage else {}),
         }
         store.open_for_run(manifest, overwrite=True)

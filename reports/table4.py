@@ -116,6 +116,9 @@ def partial(run: Run, task: str) -> str | None:
     if limit:
         return f"--limit {limit}"
     n, planned = res.get("n_problems"), res.get("n_planned_problems")
+    imp = run.manifest.get("import")
+    if isinstance(imp, dict) and isinstance(imp.get("dataset_problems"), int):
+        planned = max(planned if isinstance(planned, int) else 0, imp["dataset_problems"])  # an imported subset
     if isinstance(n, int) and isinstance(planned, int) and n < planned:
         return f"{n} of {planned} problems"
     if run.manifest.get("shard"):
@@ -163,6 +166,8 @@ def measured_cell(runs: Sequence[Run], idx: Sequence[int], row: PaperRow) -> str
         txt = DASH if v is None else paper_cell(v, row.scale)
         if partial(run, row.task):
             txt += "†"
+        if v is not None and isinstance((run.tasks[row.task].results or {}).get("protocol_note"), str):
+            txt += "‡"  # the task recorded a protocol the paper's number does not share or does not state
         if v is not None and public_tests_only(run.tasks[row.task].results):
             txt += " (not comparable: public tests only)"  # reports/comparability.py
         cells.append((i, txt))
@@ -198,7 +203,9 @@ def table4_blocks(runs: Sequence[Run]) -> list:
         Para("One row per row of DeepSeek-R1's Table 4 (the paper's metric named per row; `measured as` is the "
              "results.json key that measures it); measured columns are the report's models, in percent (Codeforces "
              "rating as a rating). `—`: the paper printed no number, or nothing was measured. `†`: a partial run "
-             "(fewer problems than the task's set)."),
+             "(fewer problems than the task's set). `‡`: measured under a protocol that differs from the paper's "
+             "or that the paper does not state (split, shots, language, subset): the row's notes say which, and "
+             "the number is not directly comparable to the paper's."),
         Table(headers, rows, numeric),
     ]
     known = {r.task for r in rows_spec if r.task}
@@ -263,7 +270,8 @@ def stage_blocks(runs: Sequence[Run]) -> list:
                     for st, idx in tagged.items())
     blocks: list = [Heading(2, "Per-stage view: runs tagged with a paper stage"),
                     Para(f"Runs tagged with `--paper-stage` beside the DeepSeek-R1 pipeline's results at each stage "
-                         f"(Nature version, its Table 2). Tagged: {who or 'none'}. `†`: a partial run."),
+                         f"(Nature version, its Table 2). Tagged: {who or 'none'}. `†`: a partial run. `‡`: a protocol "
+                         f"the paper's number does not share or state (see the Table 4 view's notes)."),
                     Table(headers, rows, numeric)]
     blocks += [Warn(b) for b in bad]
     return blocks

@@ -70,6 +70,8 @@ class Frames(JudgedTask):
         # multi-label, so not the runner's single-key breakdowns; same shape, so reports draw it alike
         out["breakdowns"] = {"reasoning_type": {g: {"pass@1": float(np.mean(vs)), "n_problems": len(vs)}
                                                 for g, vs in sorted(groups.items())}}
+        out["protocol_note"] = ("closed-book (the question alone, no Wikipedia articles in context); the paper does "
+                                "not say whether it supplied or retrieved them")
         return out
 
 

@@ -70,10 +70,10 @@ def test_table4_rows_beside_the_paper(report):
     cols = [c.strip() for c in head.strip("|").split("|")]
     assert cols[4:6] == ["measured: DeepSeek-R1", "measured: my-model"]
     row = _md_row(md, "MATH-500 (Pass@1)")
-    assert row[2:6] == ["math500", "pass@1", "50.0", "—"]
+    assert row[2:6] == ["math500", "pass@1", "50.0†", "—"]  # 2 of 500 imported: partial
     assert row[cols.index("paper: DeepSeek-R1")] == "97.3" and row[cols.index("paper: o1-1217")] == "96.4"
     sq = _md_row(md, "SimpleQA (Correct)")
-    assert sq[3] == "correct" and sq[4] == "25.0" and sq[cols.index("paper: DeepSeek-R1")] == "30.1"
+    assert sq[3] == "correct" and sq[4] == "25.0†" and sq[cols.index("paper: DeepSeek-R1")] == "30.1"
     assert "judge judge-z" in sq[-1]
     redux = _md_row(md, "MMLU-Redux (EM)")
     assert redux[cols.index("paper: o1-1217")] == "—" and redux[4] == "—"  # the paper has no number; not measured
@@ -89,6 +89,58 @@ def test_table4_rows_beside_the_paper(report):
     assert "Table 4 view" in html and "AlpacaEval 2.0 (LC-winrate)" in html
 
 
+NEW_TASK_ROWS = {  # task -> (row label, what the row's notes must say, whether the cell carries the protocol mark)
+    "mmlu_pro": ("MMLU-Pro (EM)", [], False),  # 0-shot by default, as the paper ran it
+    "mmlu_redux": ("MMLU-Redux (EM)", ["MMLU-Redux 2.0, filter zeroeval", "the paper names neither"], True),
+    "ifeval": ("IF-Eval (Prompt Strict)", [], False),
+    "cnmo2024": ("CNMO 2024 (Pass@1)", ["English version", "the paper does not name the language"], True),
+    "drop": ("DROP (3-shot F1)", ["0-shot", "the paper's number is 3-shot"], True),
+    "ceval": ("C-Eval (EM)", ["val split"], True),
+    "cluewsc": ("CLUEWSC (EM)", ["dev split"], True),
+    "simpleqa": ("SimpleQA (Correct)", ["judge judge-q", "the paper does not name its judge"], False),
+    "frames": ("FRAMES (Acc.)", ["judge judge-q", "closed-book (the question alone"], True),
+}
+
+
+@pytest.fixture(scope="module")
+def new_tasks_report(tmp_path_factory, data_dir):
+    """One imported run per Table 4 task added by issue 11, each covering 2 problems of its set."""
+    tmp = tmp_path_factory.mktemp("t4new")
+    runs = []
+    for task in NEW_TASK_ROWS:
+        probs = get_task(task).problems(data_dir)[:2]
+        lines = [{"problem_id": p.id, "completion": "<think>\nhm\n</think>\nno idea"} for p in probs]
+        if task in ("simpleqa", "frames"):
+            with ScriptedServer([(200, lambda b: chat_body("B\nDecision: FALSE"), None)]) as jud:
+                runs.append(_import(tmp, task, "DeepSeek-R1", lines, "--judge-model", "judge-q",
+                                    "--judge-base-url", jud.url))
+        else:
+            runs.append(_import(tmp, task, "DeepSeek-R1", lines))
+    out = tmp / "report"
+    assert main(["report", *map(str, runs), "--out", str(out)]) == 0
+    return (out / "report.md").read_text(encoding="utf-8")
+
+
+def test_every_new_task_sits_beside_its_paper_row_with_its_caveats(new_tasks_report):
+    md = new_tasks_report
+    head = next(line for line in md.splitlines() if line.startswith("| category | benchmark (metric)"))
+    cols = [c.strip() for c in head.strip("|").split("|")]
+    paper = {r.task: r for r in table4.table4_rows() if r.task}
+    for task, (label, notes, marked) in NEW_TASK_ROWS.items():
+        row = _md_row(md, label)
+        assert row[2] == task and row[3] == paper[task].result_key
+        # a wrong answer everywhere (IF-Eval may still pass a prompt's instructions); an import of 2 problems is
+        # flagged partial, with the set's size in the notes
+        expected = "0.0" if task != "ifeval" else row[4].rstrip("†‡")
+        assert row[4] == expected + "†" + ("‡" if marked else ""), (task, row[4])
+        assert row[cols.index("paper: DeepSeek-R1")] == f"{paper[task].values['DeepSeek-R1']:.1f}"
+        n_set = len(get_task(task).problems())
+        assert f"partial (2 of {n_set} problems)" in row[-1], (task, row[-1])
+        for phrase in notes:
+            assert phrase in row[-1], (task, phrase, row[-1])
+    assert "`‡`: measured under a protocol" in md
+
+
 def test_per_stage_view(report):
     md, _ = report
     assert "## Per-stage view: runs tagged with a paper stage" in md
@@ -96,9 +148,9 @@ def test_per_stage_view(report):
     cols = [c.strip() for c in head.strip("|").split("|")]
     assert "measured: r1" in cols and "measured: dev1" in cols and "measured: zero" not in cols
     row = _md_row(md, "math500")  # rows of this table start with the benchmark, so look the task up by cell 1
-    assert row[0] == "MATH-500 (Pass@1)" and row[cols.index("measured: r1")] == "50.0"
+    assert row[0] == "MATH-500 (Pass@1)" and row[cols.index("measured: r1")] == "50.0†"
     assert row[cols.index("paper: R1 (all-scenario RL)")] == "97.3" and row[cols.index("paper: R1-Zero")] == "95.9"
-    assert _md_row(md, "simpleqa")[cols.index("measured: r1")] == "25.0"
+    assert _md_row(md, "simpleqa")[cols.index("measured: r1")] == "25.0†"
     assert _md_row(md, "not run offline")[0] in {r.label for r in table4.stage_rows()}
 
 
