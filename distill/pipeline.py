@@ -37,7 +37,7 @@ from training import curation as cur
 from . import report as rpt
 from .generate import TeacherConfig, generate, load_teacher_records
 from .recipe import RECIPE_DIR, RECIPE_KEYS, apply_overrides, load_recipe, recipe_path  # noqa: F401 - re-exported
-from .train import MODEL_DIR, check_sft_params, train
+from .student import MODEL_DIR, check_sft_params, train
 
 log = logging.getLogger("r1.distill")
 
