@@ -222,8 +222,10 @@ def train_grpo(recipe: Recipe, s: GRPOSettings, start_model: str, out: str | Pat
 
 
 # ---------------------------------------------------------------------------------------------------- eval
-def evaluate_model(model: str, ev: EvalSettings, out: str | Path, device: str = "auto") -> dict:
-    """The harness runner on the held-out slice; returns {task: pass@1}."""
+def evaluate_model(model: str, ev: EvalSettings, out: str | Path, device: str = "auto",
+                   paper_stage: str | None = None) -> dict:
+    """The harness runner on the held-out slice; returns {task: pass@1}. ``paper_stage`` tags the run (manifest
+    ``paper_stage``) so `r1 report` puts it beside the paper's numbers for that stage of the pipeline."""
     from harness.runner import EvalSpec, evaluate
 
     opts: dict[str, Any] = {"batch_size": ev.batch_size} if ev.backend == "hf" else {}
@@ -231,7 +233,8 @@ def evaluate_model(model: str, ev: EvalSettings, out: str | Path, device: str = 
         opts["device"] = device
     gen = GenerationConfig(temperature=ev.temperature, top_p=ev.top_p, max_tokens=ev.max_tokens)
     res = evaluate(EvalSpec(tasks=list(ev.tasks), model=model, backend=ev.backend, out=Path(out), gen=gen, n=ev.n,
-                            limit=ev.limit, batch_size=ev.batch_size, backend_options=opts, progress=False))
+                            limit=ev.limit, batch_size=ev.batch_size, backend_options=opts, progress=False,
+                            paper_stage=paper_stage))
     return {t: r.get("pass@1") for t, r in res.get("tasks", {}).items()}
 
 
@@ -260,7 +263,9 @@ def main(recipe_path: str | None, overrides: Mapping[str, Any] | None = None) ->
     if recipe.eval.enabled and is_main_process():
         if recipe.eval.before:
             result["eval_before"] = evaluate_model(start, recipe.eval, out / "eval_before", dev)
-        result["eval_after"] = evaluate_model(result["train"]["checkpoint"], recipe.eval, out / "eval_after", dev)
+        # GRPO straight on the recipe's model, no cold start: the paper's R1-Zero recipe
+        result["eval_after"] = evaluate_model(result["train"]["checkpoint"], recipe.eval, out / "eval_after", dev,
+                                              paper_stage="zero")
     if is_main_process():
         (out / "result.json").write_text(json.dumps(result, indent=1, default=str))
     return result

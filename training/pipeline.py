@@ -34,7 +34,7 @@ import json
 import os
 import re
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 from harness.config import THINK_PREFIX, GenerationConfig
 from harness.errors import UserError
@@ -48,6 +48,18 @@ from .rewards import MODEL_PREFIX, default_rewards
 from .sft import SFTJob, load_messages, run_sft
 
 STAGES = ("cold_start", "grpo", "rejection_sft", "grpo_all")
+PAPER_STAGE_AFTER = ("dev1", "dev2", "dev3", "r1")  # the paper's checkpoint after each of STAGES, run in this order
+
+
+def paper_stage(stages: Sequence[str]) -> str | None:
+    """The paper's name (manifest ``paper_stage``) for the model after running ``stages`` from the base model: R1-Zero
+    for GRPO alone, Dev1..R1 for the paper's order cut after a stage; None for any other sequence (not a paper stage)."""
+    stages = list(stages)
+    if stages == ["grpo"]:
+        return "zero"
+    if stages and stages == list(STAGES[:len(stages)]):
+        return PAPER_STAGE_AFTER[len(stages) - 1]
+    return None
 
 
 # ------------------------------------------------------------------------------------------- cold-start data
@@ -558,7 +570,8 @@ def main(recipe_path: str | None, overrides: Mapping[str, Any] | None = None, st
     if evals and recipe.eval.before and "eval_before" not in record and stage in (None, 1):
         record["eval_before"] = evaluate_model(start_dir, recipe.eval, out / "eval_before", dev)
     if evals and stage in (None, len(recipe.stages)):
-        record["eval_after"] = evaluate_model(current, recipe.eval, out / "eval_after", dev)
+        record["eval_after"] = evaluate_model(current, recipe.eval, out / "eval_after", dev,
+                                              paper_stage=paper_stage(recipe.stages))
     if is_main_process():
         record_path.write_text(json.dumps(record, indent=1, default=str))
     return record
