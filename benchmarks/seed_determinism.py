@@ -52,6 +52,21 @@ def in_process(reqs: list[GenRequest]) -> dict:
             "resumed_in_two_processes_identical": same(a, first + second)}
 
 
+def hf(reqs: list[GenRequest]) -> dict:
+    """transformers backend (the embedded GGUF dequantized): per-request seeded generators; does the batch a request
+    lands in change its sample?"""
+    def run(batch_size: int, order: list[GenRequest]) -> list[str]:
+        with make_backend("hf", "embedded", batch_size=batch_size, threads=1) as b:
+            return [c.text for c in b.generate(order)]
+
+    a = run(4, reqs)
+    again = run(4, reqs)
+    rev = run(4, reqs[::-1])[::-1]  # same batch size, other batch companions
+    single = run(1, reqs)
+    return {"n": len(reqs), "same_batches_again_identical": same(a, again),
+            "reverse_order_same_batch_size_identical": same(a, rev), "batch_size_1_vs_4_identical": same(a, single)}
+
+
 class _Body:
     """The openai backend's payload with extra fields (e.g. cache_prompt) for one measurement."""
 
@@ -102,15 +117,23 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--requests", type=int, default=8)
     ap.add_argument("--max-tokens", type=int, default=48)
+    ap.add_argument("--backends", default="llamacpp,server,hf",
+                    help="comma-separated subset of llamacpp (in-process), server (llama_cpp.server), hf")
     a = ap.parse_args()
+    which = set(a.backends.split(","))
     reqs = requests(a.requests, a.max_tokens)
-    ip = in_process(reqs)
-    sv = server(reqs)
-    print(json.dumps({"benchmark": "seed_determinism",
-                      "ratio": sv["k_samples_back_to_back_vs_alone_identical"] / sv["k_samples_of_one_prompt"],
+    details: dict = {"max_tokens": a.max_tokens, "temperature": 0.6, "top_p": 0.95}
+    if "llamacpp" in which:
+        details["llamacpp_in_process"] = in_process(reqs)
+    if "hf" in which:
+        details["hf"] = hf(reqs)
+    ratio = None
+    if "server" in which:
+        sv = details["llama_cpp_python_server"] = server(reqs)
+        ratio = sv["k_samples_back_to_back_vs_alone_identical"] / sv["k_samples_of_one_prompt"]
+    print(json.dumps({"benchmark": "seed_determinism", "ratio": ratio,
                       "goal": "== 1.0 (batch-invariant); in-process llamacpp must be n/n",
-                      "details": {"llamacpp_in_process": ip, "llama_cpp_python_server": sv,
-                                  "max_tokens": a.max_tokens, "temperature": 0.6, "top_p": 0.95}}))
+                      "details": details}))
 
 
 if __name__ == "__main__":
