@@ -73,10 +73,17 @@ def _fsync_dir(path: Path) -> None:
 
 def atomic_write_text(path: Path, text: str) -> None:
     tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+    except OSError as e:  # full disk: the old file stays as it was, and no half-written temp file is left
+        try:
+            tmp.unlink(missing_ok=True)
+        except OSError:
+            pass
+        raise write_error(path, e) from e
     os.replace(tmp, path)
     _fsync_dir(path.parent)
 
@@ -187,24 +194,47 @@ def _truncate(path: Path, size: int) -> None:
         os.fsync(f.fileno())
 
 
+def write_error(path: Path, e: OSError) -> UserError:
+    """A failed write (full disk, file-size limit, quota, I/O error) as one line: the file, the cause, and that what
+    was written before is kept (a torn last line is cut on resume)."""
+    return UserError(f"{path}: cannot write ({e.strerror or e}); everything written before is kept: make room and "
+                     f"re-run the same command to resume")
+
+
 class JsonlAppender:
     def __init__(self, path: Path):
         self.path = path
         self._f = open(path, "a", encoding="utf-8")
+        self._failed = False
 
     def write(self, records: Iterable[dict]) -> None:
-        for r in records:
-            self._f.write(json.dumps(r, ensure_ascii=False, default=str) + "\n")
-        self._f.flush()
+        try:
+            for r in records:
+                self._f.write(json.dumps(r, ensure_ascii=False, default=str) + "\n")
+            self._f.flush()
+        except OSError as e:
+            self._failed = True
+            raise write_error(self.path, e) from e
 
     def sync(self) -> None:
-        self._f.flush()
-        os.fsync(self._f.fileno())
+        try:
+            self._f.flush()
+            os.fsync(self._f.fileno())
+        except OSError as e:
+            self._failed = True
+            raise write_error(self.path, e) from e
 
     def close(self) -> None:
-        if not self._f.closed:
-            self.sync()
-            self._f.close()
+        if self._f.closed:
+            return
+        if self._failed:  # already reported; what the disk would not take is dropped (the file is closed anyway)
+            try:
+                self._f.close()
+            except OSError:
+                pass
+            return
+        self.sync()
+        self._f.close()
 
 
 def git_revision() -> str | None:
@@ -424,7 +454,10 @@ class RunStore:
                     n += 1
                 f.flush()
                 os.fsync(f.fileno())
-        except BaseException:  # a bad record, a full disk, ^C: the run dir stays exactly as it was
+        except OSError as e:  # a full disk: the run dir stays exactly as it was, and the error names the file
+            tmp.unlink(missing_ok=True)
+            raise write_error(self.samples_path, e) from e
+        except BaseException:  # a bad record, ^C: the run dir stays exactly as it was
             tmp.unlink(missing_ok=True)
             raise
         os.replace(tmp, self.samples_path)
