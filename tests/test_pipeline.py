@@ -71,6 +71,8 @@ def test_dry_run_prints_the_plan(r1, tmp_path):
     assert "rows read 4, skipped 0, used 3" in out and "1 of 4 dropped {'aime2025': 1}" in out
     assert "rewards: ['accuracy', 'format']" in out  # R1-Zero: rule rewards only
     assert "User: A farmer has 17 sheep" in out and "Assistant:" in out  # the rendered R1-Zero prompt
+    assert "'temperature': 1.0, 'top_p': 1.0, 'seed': 0" in out  # how the rollouts are sampled
+    assert "max_tokens 32768, temperature 0.6, top_p 0.95" in out  # and the evaluations
     assert "accelerate launch --config_file training/accelerate/zero3.yaml --num_processes 7" in out
     assert "'grpo': 35" in out  # 7 x 16 x 5 / 16 prompts per step
     assert "dry run: nothing was trained" in out

@@ -449,6 +449,8 @@ def plan(recipe_path: str | None, overrides: Mapping[str, Any] | None = None) ->
             st["trl"] = {"learning_rate": cfg.learning_rate, "beta": cfg.beta, "loss_type": cfg.loss_type,
                          "epsilon": cfg.epsilon, "num_generations": cfg.num_generations,
                          "max_completion_length": cfg.max_completion_length, "max_steps": cfg.max_steps,
+                         # the sampling of the rollouts, as issue 13's dry-run asks (what the model sees and how)
+                         "temperature": cfg.temperature, "top_p": cfg.top_p, "seed": cfg.seed,
                          "template": s.template, "think_prefix": s.think_prefix}
             st["prompt"] = _prompt_preview(recipe, s, d)
             grpo_stages.append((name, s))
@@ -477,7 +479,7 @@ def plan(recipe_path: str | None, overrides: Mapping[str, Any] | None = None) ->
     for t in ev.tasks:
         get_task(t)
     out["eval"] = {"enabled": ev.enabled, "tasks": list(ev.tasks), "limit": ev.limit, "backend": ev.backend,
-                   "max_tokens": ev.max_tokens}
+                   "max_tokens": ev.max_tokens, "temperature": ev.temperature, "top_p": ev.top_p}
     out["launch"] = _launch(recipe, grpo_stages)
     return out
 
@@ -520,7 +522,8 @@ def format_plan(p: dict) -> str:
             lines.append(f"  first example: {json.dumps(st['example'], ensure_ascii=False)[:400]}")
     ev = p["eval"]
     lines.append(f"eval: {'on' if ev['enabled'] else 'off'}, tasks {', '.join(ev['tasks'])}, limit {ev['limit']}, "
-                 f"backend {ev['backend']}, max_tokens {ev['max_tokens']}")
+                 f"backend {ev['backend']}, max_tokens {ev['max_tokens']}, temperature {ev['temperature']}, "
+                 f"top_p {ev['top_p']}")
     if p.get("launch"):
         la = p["launch"]
         lines.append(f"launch: {la['command']}  ({la['distributed_type']}, ZeRO {la['zero_stage']}, prompts per step "
