@@ -297,6 +297,24 @@ def plan(recipe_path: str | Path, overrides: dict | list | None = None) -> dict:
             "eval": {**ecfg, "tasks": eval_tasks}}
 
 
+def teacher_preview(recipe_path: str | Path, overrides: dict | list | None, planned: dict, count: int = 2) -> str:
+    """The teacher's first requests exactly as its model will receive them (chat template, think prefix, sampling,
+    seeds), as `r1 eval --dry-run` prints them: the teacher generates through the same runner."""
+    from harness.runner import dry_run
+
+    from .generate import eval_spec
+
+    recipe = load_recipe(recipe_path, overrides)
+    tcfg = TeacherConfig.from_dict(recipe.get("teacher"))
+    if tcfg.backend == "programmatic":
+        return "teacher prompts: none (the programmatic teacher is a program, it reads problems, not prompts)"
+    tasks = list(tcfg.tasks) + [s["task"] for s in planned.get("teacher_datasets") or []]
+    if not tasks:
+        return "teacher prompts: none (the teacher only reuses run_dirs)"
+    cfg = TeacherConfig(**{**tcfg.__dict__, "tasks": tasks, "data": []})
+    return "teacher " + dry_run(eval_spec(cfg, Path(planned["out"]) / "teacher", recipe.get("data_dir")), count)
+
+
 # ---------------------------------------------------------------------------------------------- command line
 def run_from_args(a) -> int:
     name = getattr(a, "recipe_opt", None) or a.recipe
@@ -308,7 +326,9 @@ def run_from_args(a) -> int:
             overrides["out"] = a.out
         if a.data_dir:
             overrides["data_dir"] = a.data_dir
-        print(json.dumps(plan(name, overrides), indent=1, default=str))
+        p = plan(name, overrides)
+        print(json.dumps(p, indent=1, default=str))
+        print(teacher_preview(name, overrides, p))
         print("dry run: recipe, sft settings, filters, teacher, data sources and evaluation check out; nothing ran")
         return 0
     if a.out:
@@ -333,6 +353,10 @@ def run_from_args(a) -> int:
                 cells.append(f"{when} {100 * c['pass@1']:.1f}% [{100 * (ci[0] or 0):.1f}, {100 * (ci[1] or 0):.1f}] "
                              f"(n={c.get('n')}; verdicts {c.get('verdicts')}"
                              + (f"; last number = gold {lnc['count']}/{lnc['of']}" if lnc else "") + ")")
+        b, a = ba.get("before") or {}, ba.get("after") or {}
+        if b.get("ci") and a.get("ci"):
+            apart = a["ci"][0] > b["ci"][1]
+            cells.append("after above before, CIs apart" if apart else "CIs overlap: no clear change")
         print(f"{task}: " + ("; ".join(cells) or "not evaluated"))
     print(f"filters dropped: {summary['filters']}; summary: {out / 'summary.json'}")
     return 0

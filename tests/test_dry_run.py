@@ -197,3 +197,19 @@ def test_real_run_matches_dry_run_r1_template(r1_gguf, tmp_path):
     assert rec["completion"].startswith("<think>\n")
     m = json.loads((tmp_path / "run" / "manifest.json").read_text())
     assert m["think_prefix"]["enabled"] and "not added again" in m["think_prefix"]["reason"]
+
+
+def test_distill_dry_run_shows_the_teachers_prompts(r1_gguf, tmp_path):
+    """`r1 distill --dry-run` prints the teacher's first requests as `r1 eval --dry-run` does (the teacher generates
+    through the same runner): here a GGUF teacher with R1-Distill's template, whose prompt already ends with
+    <think>\\n, so the prefix is not added twice."""
+    sets = ["--set", "teacher.backend=llamacpp", "--set", f"teacher.model={r1_gguf}", "--set",
+            "teacher.backend_options={}", "--set", "teacher.think_prefix=auto", "--out", str(tmp_path / "d")]
+    p = run_r1("distill", "--recipe", "cpu_demo", "--dry-run", *sets)
+    assert "teacher dry run: nothing is generated" in p.stdout and "sampling: temperature=0.0 top_p=0.95" in p.stdout
+    prompts = _prompts(p.stdout)
+    assert len(prompts) == 2 and all(x.endswith(ASSISTANT_THINK) for x in prompts)
+    assert all(x.count("<think>") == 1 for x in prompts) and "seed=" in p.stdout
+    assert not (tmp_path / "d").exists()
+    programmatic = run_r1("distill", "--recipe", "cpu_demo", "--dry-run", "--out", str(tmp_path / "d"))
+    assert "teacher prompts: none (the programmatic teacher is a program" in programmatic.stdout
