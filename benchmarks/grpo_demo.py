@@ -41,7 +41,7 @@ def length_probe(prompts, completions, completion_ids=None, **kwargs) -> list[fl
     for i, (t, r, v) in enumerate(zip(texts, reasons, verdicts)):
         ids = list(completion_ids[i]) if completion_ids is not None else []
         _PROBE.append({"tokens": len(ids), "eos": bool(ids) and ids[-1] in (eos or set()), "finish": r,
-                       "verdict": v.verdict, "closed_think": THINK_CLOSE in t,
+                       "verdict": v.status, "closed_think": THINK_CLOSE in t,
                        "boxed_after_think": "\\boxed" in t.split(THINK_CLOSE, 1)[-1] if THINK_CLOSE in t else False})
     return [0.0] * len(texts)
 
