@@ -163,6 +163,7 @@ Provide your final evaluation in the following format:
 Please proceed with the evaluation."""
 
 _LETTER = re.compile(r"^\W*([ABC])\b")
+_OPTION_LINE = re.compile(r"^\W*([ABC])\s*[:.)]", re.M)  # "A: CORRECT" / "B." / "C)" at the start of a line
 _SQA_WORDS = re.compile(r"\b(NOT[_ ]ATTEMPTED|INCORRECT|CORRECT)\b")
 _DECISION = re.compile(r"decision\W{0,6}(TRUE|FALSE)\b", re.IGNORECASE)
 _BOOL = re.compile(r"\b(TRUE|FALSE)\b")
@@ -176,6 +177,10 @@ def parse_simpleqa(text: str) -> str | None:
     first A, B or C anywhere in the reply (so "As an AI..." is CORRECT) and maps no match to NOT_ATTEMPTED; both
     would hide a judge that does not follow the format."""
     words = {w.replace(" ", "_") for w in _SQA_WORDS.findall(text)}
+    if len(set(_OPTION_LINE.findall(text))) > 1:
+        # lines labelled with two letters echo the option list, also when the judge's token limit cut the second
+        # grade word off ("A: CORRECT\nB: IN", seen from a small judge at 8 tokens)
+        return None
     m = _LETTER.match(text)
     if m:
         grade = {"A": "CORRECT", "B": "INCORRECT", "C": "NOT_ATTEMPTED"}[m.group(1)]
@@ -186,9 +191,14 @@ def parse_simpleqa(text: str) -> str | None:
 
 def parse_frames(text: str) -> str | None:
     """TRUE / FALSE from the autorater's "Decision:" line (the last one), else from a lone TRUE or FALSE."""
-    found = _DECISION.findall(text)
+    found = list(_DECISION.finditer(text))
     if found:
-        return found[-1].upper()
+        last = found[-1]
+        end = text.find("\n", last.end())
+        line = text[last.start():end if end != -1 else len(text)]
+        if len({w.upper() for w in re.findall(r"\b(TRUE|FALSE)\b", line, re.IGNORECASE)}) > 1:
+            return None  # the template's format line echoed ('"Decision:" ("TRUE" or "FALSE" )'): no decision
+        return last.group(1).upper()
     words = set(_BOOL.findall(text))
     return words.pop() if len(words) == 1 else None
 

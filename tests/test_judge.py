@@ -26,6 +26,8 @@ from harness.task import get_task  # noqa: E402
     ("NOT ATTEMPTED", "NOT_ATTEMPTED"), ("CORRECT", "CORRECT"),
     # simple-evals would read these as A (first capital A) or default to C; they are unparseable here
     ("A: CORRECT\nB: INCORRECT", None), ("B: CORRECT", None),
+    # the same echo cut by the judge's token limit (a real llama_cpp.server judge at 8 tokens replied this)
+    ("A: CORRECT\nB: IN", None), ("A: CORRECT\nB:", None), ("A.\nC.", None),
     ("As an AI I cannot grade", None), ("", None), ("CORRECT or INCORRECT, hard to say", None), ("D", None),
 ])
 def test_parse_simpleqa(reply, grade):
@@ -36,6 +38,9 @@ def test_parse_simpleqa(reply, grade):
     ('Explanation: same person.\nDecision: "TRUE"', "TRUE"), ("Explanation: no.\nDecision: FALSE", "FALSE"),
     ("decision: true", "TRUE"), ("Decision: TRUE\n...\nDecision: FALSE", "FALSE"), ("TRUE", "TRUE"),
     ("I think TRUE, maybe FALSE", None), ("no idea", None),
+    # the template's output-format line echoed back is no decision (it used to read TRUE)
+    ('"Explanation:" (How you made the decision?)\n"Decision:" ("TRUE" or "FALSE" )', None),
+    ('Decision: ("TRUE" or "FALSE")', None),
 ])
 def test_parse_frames(reply, grade):
     assert J.parse_frames(reply) == grade
