@@ -181,7 +181,7 @@ def test_drop_verdicts_and_f1(data_dir):
     v = _score(t, p, "<think>\n45,000 each\n</think>\nBoth had 45,000.\nAnswer: Pakistani and Filipino")
     assert (v.status, v.detail["em"], v.detail["f1"], v.detail["fuzzy"]) == (CORRECT, 1.0, 1.0, True)
     v = _score(t, p, "Answer: Filipinos")
-    assert (v.status, v.detail["em"], v.detail["f1"]) == (INCORRECT, 0.0, 0.5)  # P=1, R=1/2 (articles/"and" kept)
+    assert (v.status, v.detail["em"], v.detail["f1"]) == (INCORRECT, 0.0, 0.5)  # P=1, R=1/3 against "pakistanis and filipinos" ("and" kept)
     v = _score(t, p, "Answer: the Indians")
     assert (v.status, v.detail["f1"], v.detail["fuzzy"]) == (INCORRECT, 0.0, False)
     # no "Answer:" line: simple-evals scores the whole response
