@@ -42,13 +42,13 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_llama_server(gguf: str | os.PathLike, port: int, log_path: Path, timeout: float = 120.0):
+def start_llama_server(gguf: str | os.PathLike, port: int, log_path: Path, timeout: float = 120.0, extra=()):
     """``python -m llama_cpp.server --model GGUF --host 127.0.0.1 --port PORT``; returns the Popen once it serves."""
     log = open(log_path, "wb")
     env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
     proc = subprocess.Popen(
         [sys.executable, "-c", _SERVER_BOOT, "--model", str(gguf), "--host", "127.0.0.1", "--port", str(port),
-         "--n_ctx", "2048", "--n_threads", "1", "--verbose", "False"],
+         "--n_ctx", "2048", "--n_threads", "1", "--verbose", "False", *extra],
         stdout=log, stderr=subprocess.STDOUT, env=env, cwd=str(REPO),
     )
     deadline = time.monotonic() + timeout
