@@ -52,7 +52,7 @@ def _add_eval(sub) -> None:
     b.add_argument("--n-ctx", type=int, default=None, help="llamacpp/vllm: context per sequence (default: grows as needed)")
     b.add_argument("--gen-batch-size", type=int, default=None,
                    help="llamacpp: parallel sequences per worker; hf: generation batch size")
-    b.add_argument("--base-url", default=None, help="openai: base URL(s), comma separated for round-robin")
+    b.add_argument("--base-url", default=None, help="openai: base URL(s), comma separated: round-robin over those up, failover from one that fails")
     b.add_argument("--api-key", default=None, help="openai: API key (default: $OPENAI_API_KEY)")
     b.add_argument("--concurrency", type=int, default=None, help="openai: requests in flight")
     b.add_argument("--max-retries", type=int, default=None, help="openai: retries on 429/5xx/connection errors")
