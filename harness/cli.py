@@ -21,8 +21,9 @@ def _add_eval(sub) -> None:
     p.add_argument("--task", required=True, help="task id(s), comma separated (see `r1 tasks`)")
     p.add_argument("--backend", default=config.DEFAULT_BACKEND, help="llamacpp | hf | openai | vllm")
     p.add_argument("-n", "--samples", dest="n", type=int, default=None, help="samples per problem (default: the task's k)")
-    p.add_argument("--limit", type=int, default=None, help="only the first N problems of each task (mmlu: N stratified across "
-                   "subjects in proportion to their size, see tasks/mmlu.py)")
+    p.add_argument("--limit", type=int, default=None, help="only the first N problems of each task (mmlu, mmlu_redux, "
+                   "ceval: N stratified across subjects, mmlu_pro: across categories, in proportion to their size, "
+                   "see tasks/mmlu.py)")
     p.add_argument("--max-tokens", type=int, default=None, help=f"generated tokens per sample (paper: {config.PAPER_MAX_TOKENS})")
     p.add_argument("--temperature", type=float, default=None, help=f"(paper: {config.PAPER_TEMPERATURE})")
     p.add_argument("--top-p", type=float, default=None, help=f"(paper: {config.PAPER_TOP_P})")

@@ -203,6 +203,10 @@ def parse_frames(text: str) -> str | None:
     return words.pop() if len(words) == 1 else None
 
 
+def _valid(text: str) -> str:
+    return text.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+
+
 @dataclass(frozen=True)
 class Rubric:
     name: str
@@ -212,9 +216,10 @@ class Rubric:
     source: str
 
     def messages(self, question: str, gold: str, response: str) -> list[dict[str, str]]:
-        # One user message, as simple-evals sends it: no system prompt.
-        return [{"role": "user", "content": self.template.format(question=question, target=gold,
-                                                                 predicted_answer=response)}]
+        # One user message, as simple-evals sends it: no system prompt. Text that is not valid Unicode (a lone
+        # surrogate from an imported "\udcff" escape) cannot be sent as UTF-8 JSON: it reaches the judge as U+FFFD.
+        return [{"role": "user", "content": _valid(self.template.format(question=question, target=gold,
+                                                                        predicted_answer=response))}]
 
 
 SIMPLEQA = Rubric("simpleqa", SIMPLEQA_TEMPLATE, parse_simpleqa,
@@ -561,6 +566,14 @@ def preflight(tasks: Sequence[Task], config: JudgeConfig | None) -> None:
     require_judge(tasks, config)
     if config is not None and any(needs_judge(t) for t in tasks):
         check_reachable(config)
+
+
+def detach(tasks: Sequence[Task]) -> None:
+    """Take the judges off judge-graded tasks (registry singletons) once a run is done, so library code scoring them
+    later in the same process gets "no judge", not the last run's judge and judgments file."""
+    for t in tasks:
+        if needs_judge(t):
+            t.set_judge(None)
 
 
 def attach(tasks: Sequence[Task], run_dir: Path, config: JudgeConfig | None, manifest: dict | None = None,

@@ -158,11 +158,19 @@ def allocate(sizes: dict[str, int], limit: int) -> dict[str, int]:
     return take
 
 
-def stratified_selection(problems: list[Problem], limit: int) -> list[Problem]:
-    """The first ``allocate(...)[subject]`` rows of every subject, in the task's full order."""
+def limit_selection(key: str) -> str:
+    """The manifest's ``limit_selection`` note for a task whose --limit is stratified by ``key``."""
+    return (f"stratified by {key}: a share of --limit proportional to each {key}'s size (largest remainder), at least "
+            f"one per {key} when the limit allows, first rows of each {key}")
+
+
+def stratified_selection(problems: list[Problem], limit: int, key: str = "subject") -> list[Problem]:
+    """The first ``allocate(...)[group]`` rows of every group (``meta[key]``), in the task's full order. The sets
+    grouped this way (MMLU, MMLU-Pro, MMLU-Redux, C-Eval) are stored sorted by group, so "the first N rows" would be
+    the first groups alphabetically."""
     rows: dict[str, list[Problem]] = defaultdict(list)
     for p in problems:
-        rows[p.meta["subject"]].append(p)
+        rows[p.meta[key]].append(p)
     take = allocate({s: len(v) for s, v in rows.items()}, limit)
     keep = {p.id for s, v in rows.items() for p in v[:take[s]]}
     return [p for p in problems if p.id in keep]

@@ -17,10 +17,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _backend_fixtures import ScriptedServer  # noqa: E402
 from test_judge import scripted_judge  # noqa: E402
 
+from harness import judge as J  # noqa: E402
 from harness.cli import main  # noqa: E402
 from harness.errors import UserError  # noqa: E402
 from harness.importing import import_run  # noqa: E402
 from harness.task import get_task  # noqa: E402
+
+@pytest.fixture(autouse=True)
+def _no_judge_left_behind():
+    """The judge-graded tasks are registry singletons: a run leaves its judge on them (see judge.detach)."""
+    yield
+    J.detach([get_task("simpleqa"), get_task("frames")])
+
 
 STAMP = "2025-01-01T00-00-00.000001"
 

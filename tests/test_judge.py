@@ -19,6 +19,13 @@ from harness.errors import UserError  # noqa: E402
 from harness.task import get_task  # noqa: E402
 
 
+@pytest.fixture(autouse=True)
+def _no_judge_left_behind():
+    """The judge-graded tasks are registry singletons: a run leaves its judge on them (see judge.detach)."""
+    yield
+    J.detach([get_task("simpleqa"), get_task("frames")])
+
+
 # --- parsing --------------------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("reply,grade", [
     ("A", "CORRECT"), ("B", "INCORRECT"), ("C", "NOT_ATTEMPTED"), ("**B**", "INCORRECT"), (" C: NOT_ATTEMPTED", "NOT_ATTEMPTED"),

@@ -1,6 +1,9 @@
 """`--limit` on MMLU is stratified by subject (issue 13): never "the first subjects alphabetically"."""
 from collections import Counter
 
+import pytest
+
+from harness.task import get_task
 from tasks.mmlu import MMLU, allocate
 
 
@@ -32,3 +35,17 @@ def test_small_limits_and_allocation_edges():
     take = allocate(sizes, 406)
     assert take == sizes and sum(allocate(sizes, 57).values()) == 57
     assert allocate(sizes, 57)["d"] == 1
+
+
+@pytest.mark.parametrize("task,key,groups", [("mmlu_pro", "category", 14), ("mmlu_redux", "subject", 57),
+                                             ("ceval", "subject", 52)])
+def test_grouped_table4_sets_are_stratified_too(task, key, groups, data_dir):
+    """Their files are sorted by group, so the first N rows would be the first groups alphabetically."""
+    t = get_task(task)
+    full = t.problems(data_dir)
+    picked = t.problems(data_dir, limit=groups * 2)
+    assert len(picked) == groups * 2 and len({p.meta[key] for p in picked}) == groups
+    assert [p.id for p in picked] == [p.id for p in full if p.id in {q.id for q in picked}]  # the set's order
+    small = t.problems(data_dir, limit=3)
+    assert len(small) == 3 and len({p.meta[key] for p in small}) == 3  # the three largest groups, one each
+    assert t.describe()["limit_selection"].startswith(f"stratified by {key}")

@@ -11,10 +11,18 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _backend_fixtures import ScriptedServer, chat_body  # noqa: E402
 
+from harness import judge as J  # noqa: E402
 from harness.cli import main  # noqa: E402
 from harness.task import get_task  # noqa: E402
 from reports import table4  # noqa: E402
 from reports.paper_tables import load_table  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _no_judge_left_behind():
+    """The judge-graded tasks are registry singletons: a run leaves its judge on them (see judge.detach)."""
+    yield
+    J.detach([get_task("simpleqa"), get_task("frames")])
 
 
 def _md_row(md: str, label: str) -> list[str]:

@@ -52,7 +52,7 @@ def test_mmlu_pro_loads_all_12032_with_category_counts(data_dir):
 
 def test_mmlu_pro_prompts_zero_and_five_shot(data_dir):
     t = get_task("mmlu_pro")
-    p = t.problems(data_dir, limit=1)[0]
+    p = t.problems(data_dir)[0]  # the first row (--limit is stratified)
     text = t.prompt(p, 0).messages[0]["content"]
     assert text.startswith("The following are multiple choice questions (with answers) about business. Think step "
                            'by step and then finish your answer with "the answer is (X)" where X is the correct '
@@ -133,7 +133,7 @@ def test_r1_tasks_ids(data_dir, capsys):
 # --- hand-written completions with known verdicts ---------------------------------------------------------------
 def test_mmlu_pro_verdicts(data_dir):
     t = get_task("mmlu_pro")
-    p = t.problems(data_dir, limit=1)[0]  # gold I, nine options A-I
+    p = t.problems(data_dir)[0]  # gold I, nine options A-I
     assert p.gold == "I" and len(p.options) == 9
     assert _score(t, p, "<think>\nregulators...\n</think>\nThe answer is (I).").status == CORRECT
     assert _score(t, p, "Step by step... the answer is (E)").status == INCORRECT
@@ -148,7 +148,7 @@ def test_mmlu_pro_verdicts(data_dir):
 
 def test_ceval_and_cluewsc_verdicts(data_dir):
     ce = get_task("ceval")
-    p = ce.problems(data_dir, limit=1)[0]  # accountant/0, gold D
+    p = ce.problems(data_dir)[0]  # accountant/0, gold D
     assert p.gold == "D"
     text = ce.prompt(p, 0).messages[0]["content"]
     assert text.startswith("以下是中国关于注册会计师考试的单项选择题，请选出其中的正确答案。\n\n")
@@ -218,7 +218,7 @@ def test_drop_summary_aggregates_f1_over_problems():
 
 def test_mmlu_redux_verdicts(data_dir):
     t = get_task("mmlu_redux")
-    p = t.problems(data_dir, limit=2)[1]
+    p = t.problems(data_dir)[1]
     g = p.gold
     wrong = next(c for c in "ABCD" if c != g)
     assert "- (A) " in t.prompt(p, 0).messages[0]["content"]
@@ -252,7 +252,9 @@ def test_eval_embedded_model_all_new_tasks(data_dir, tmp_path, r1):
     assert res["tasks"]["drop"]["paper_shots"] == 3 and res["tasks"]["drop"]["f1"] is not None
     assert res["tasks"]["ifeval"]["n_instructions"] == 4  # keys 1000 (3) and 1001 (1)
     assert res["tasks"]["mmlu_redux"]["subset"]["filter"] == "zeroeval"
-    assert set(res["tasks"]["ceval"]["breakdowns"]["category"]) == {"Other"}
+    # --limit 2 is stratified: the two largest subjects, one question each
+    assert set(res["tasks"]["ceval"]["breakdowns"]["category"]) == \
+        {p.meta["category"] for p in get_task("ceval").problems(data_dir, limit=2)}
     # re-scoring the stored samples reproduces the verdicts (langdetect is seeded; no verifier state)
     before = {(r["task"], r["problem_id"]): r["verdict"] for r in recs}
     r1("score", str(out))
