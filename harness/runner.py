@@ -24,7 +24,7 @@ from . import metrics
 from .backends.base import GenRequest, make_backend
 from .config import BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED, CI_LEVEL, DEFAULT_BATCH_SIZE, GenerationConfig, THINK_PREFIX
 from .errors import UserError
-from .store import RunStore, now, package_versions, git_revision, record_key
+from .store import KeySet, RunStore, now, package_versions, git_revision, record_key
 from .merge import in_shard
 from .tally import TaskTally, cons_at_k_ids
 from .task import Problem, ScoreItem, Task, get_task, sample_seed
@@ -424,12 +424,15 @@ def _add_counts(a: dict, b: dict) -> dict:
 
 
 def _generate(spec: EvalSpec, store: RunStore, backend, tasks: list[Task], problems, ns) -> None:
-    existing = store.load_samples(repair=True)
-    done = {record_key(r) for r in existing}
+    done = KeySet()  # streamed: resuming a run of a million samples holds a bitmap, not the records
+    done_here = 0  # of this shard (all of them when unsharded)
+    for r in store.iter_samples(repair=True):
+        k = record_key(r)
+        done_here += done.add(k) and in_shard(k, spec.shard)
     requests, meta_by_key = build_requests(spec, tasks, problems, ns, done)
     total = sum(len(problems[t.name]) * ns[t.name] for t in tasks)
     if spec.shard:
-        total = len(requests) + sum(1 for k in done if in_shard(k, spec.shard))
+        total = len(requests) + done_here
     task_map = {t.name: t for t in tasks}
     prob_map = {t.name: {p.id: p for p in problems[t.name]} for t in tasks}
 
@@ -437,7 +440,7 @@ def _generate(spec: EvalSpec, store: RunStore, backend, tasks: list[Task], probl
     scores = store.load_scores(repair=True)
     scorer = ScoringThread(store, task_map, prob_map)
     scorer.start()
-    scorer.submit([r for r in existing if record_key(r) not in scores and r["task"] in task_map
+    scorer.submit([r for r in store.iter_samples() if record_key(r) not in scores and r["task"] in task_map
                    and str(r["problem_id"]) in prob_map[r["task"]]])
     if not requests:
         scorer.finish()
@@ -446,7 +449,7 @@ def _generate(spec: EvalSpec, store: RunStore, backend, tasks: list[Task], probl
     app = store.samples_appender()
     t0, tokens, since_sync, written = time.perf_counter(), 0, 0, 0
     try:
-        for req, comp in _saying_what_is_saved(backend.stream(requests), store, lambda: len(existing) + written):
+        for req, comp in _saying_what_is_saved(backend.stream(requests), store, lambda: len(done) + written):
             task, pid, idx = req.key
             rec = {"task": task, "problem_id": pid, "sample_idx": idx, **meta_by_key[req.key],
                    "completion": req.assistant_prefix + comp.text, "finish_reason": comp.finish_reason,
