@@ -124,7 +124,6 @@ class ScoringThread(threading.Thread):
         super().__init__(daemon=True, name="r1-scorer")
         self.q: queue.Queue = queue.Queue()
         self.store, self.tasks, self.problems, self.batch = store, tasks, problems, batch
-        self.scored: dict[tuple, dict] = {}
         self.correct = 0
         self.total = 0
         self.error: BaseException | None = None
@@ -161,7 +160,6 @@ class ScoringThread(threading.Thread):
                     for r, v in zip(recs, score_records(self.tasks[tname], self.problems[tname], recs)):
                         s = score_fields(r, v)
                         out.append(s)
-                        self.scored[record_key(r)] = s
                         self.total += 1
                         self.correct += v.correct
                 if out:
