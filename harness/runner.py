@@ -324,6 +324,7 @@ def evaluate(spec: EvalSpec) -> dict:
             record_backend_stats(store, manifest, backend)
     finally:
         backend.close()
+        judging.detach(tasks)  # score_run attaches its own; none is left on the registry tasks after a run
     return score_run(spec.out, data_dir=spec.data_dir, rescore=False, manifest=manifest, judge=spec.judge)
 
 
@@ -629,4 +630,5 @@ def score_run(out: Path, data_dir: str | None = None, rescore: bool = True, mani
                                        extras=feeds[name].result() if name in feeds else {})
     out_obj = {"tasks": results, "manifest": manifest, "scored": now()}
     store.write_results(out_obj)
+    judging.detach([c[0] for c in ctx.values()])  # the registry tasks keep no judge of this run (library callers)
     return out_obj

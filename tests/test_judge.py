@@ -283,3 +283,12 @@ def test_datasets_load_as_their_sources_describe(data_dir):
         "Multiple constraints": 549, "Numerical reasoning": 293, "Temporal reasoning": 278, "Tabular reasoning": 236,
         "Post processing": 107}
     assert all(p.question == p.question.strip() and p.gold for p in fr)
+
+
+def test_a_run_leaves_no_judge_on_the_registry_tasks(tmp_path, simpleqa_answers):
+    """Tasks are singletons: after `r1 eval` in this process, scoring simpleqa from library code must not reach the
+    last run's judge (its server may be gone; its judgments file belongs to that run)."""
+    with ScriptedServer([(200, scripted_model(simpleqa_answers), None)]) as gen, \
+            ScriptedServer([(200, scripted_judge, None)]) as jud:
+        assert _eval(gen.url, jud.url, tmp_path / "run", "simpleqa", 1) == 0
+    assert get_task("simpleqa").judge is None
