@@ -90,7 +90,11 @@ def planned_problems(task: Task, tmanifest: dict, store: RunStore, data_dir) -> 
             else:
                 raise UserError(f"{store.problems_path}: problem {o['problem_id']!r} is not in task {task.name}'s data and has no gold")
         return out
-    return task.problems(data_dir, tmanifest.get("limit"))
+    limit = tmanifest.get("limit")
+    if limit and "limit_selection" not in (tmanifest.get("data") or {}) and "limit_selection" in task.describe():
+        # a run made before this task's --limit was stratified covered the first `limit` rows: rescore those
+        return Task.problems(task, data_dir, limit)
+    return task.problems(data_dir, limit)
 
 
 # ---------------------------------------------------------------------------------------------------------------

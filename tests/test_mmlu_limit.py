@@ -49,3 +49,17 @@ def test_grouped_table4_sets_are_stratified_too(task, key, groups, data_dir):
     small = t.problems(data_dir, limit=3)
     assert len(small) == 3 and len({p.meta[key] for p in small}) == 3  # the three largest groups, one each
     assert t.describe()["limit_selection"].startswith(f"stratified by {key}")
+
+
+def test_runs_made_before_stratification_rescore_their_first_rows(tmp_path, data_dir):
+    """A manifest without limit_selection (written while --limit meant the first rows) keeps meaning those rows."""
+    from harness.runner import planned_problems
+    from harness.store import RunStore
+
+    t = get_task("ceval")
+    full = t.problems(data_dir)
+    store = RunStore(tmp_path / "run")
+    old = planned_problems(t, {"limit": 3, "data": {"files": []}}, store, data_dir)
+    new = planned_problems(t, {"limit": 3, "data": t.describe()}, store, data_dir)
+    assert [p.id for p in old] == [p.id for p in full[:3]]
+    assert [p.id for p in new] == [p.id for p in t.problems(data_dir, limit=3)] != [p.id for p in old]
