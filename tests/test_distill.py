@@ -299,7 +299,7 @@ def test_dry_run_plans_without_running(tmp_path, capsys):
     p = plan("cpu_demo", {"out": str(tmp_path / "x")})
     assert p["held_out"] == {"arith": {"teacher_problems": 660, "eval_problems": 60, "dropped_as_evaluated": 60,
                                        "train_problems": 600}}
-    assert p["teacher"]["backend"] == "programmatic" and "correct" in p["filters"] and p["sft"]["max_steps"] == 100
+    assert p["teacher"]["backend"] == "programmatic" and "correct" in p["filters"] and p["sft"]["max_steps"] == 40
     assert r1_main(["distill", "--recipe", "cpu_demo", "--dry-run", "--out", str(tmp_path / "x")]) == 0
     assert "nothing ran" in capsys.readouterr().out and not (tmp_path / "x").exists()
     with pytest.raises(UserError, match="teacher.backend"):
