@@ -68,7 +68,8 @@ test-fast: install-dev
 bench: install-dev
 	for b in benchmarks/*.py; do case $$b in *grpo_demo.py) continue;; esac; echo "== $$b"; $(BIN)/python $$b || exit 1; done
 
-# A cold start + GRPO on the embedded model that measurably learns the reasoning format (CPU, ~10 minutes).
+# A cold start + GRPO on the embedded model that measurably learns the reasoning format, with held-out arith pass@1
+# of the base, cold-start and GRPO models (CPU; 16 steps took 28 min on the shared machine, see the report).
 train-demo: install-dev
 	$(BIN)/python benchmarks/grpo_demo.py
 
