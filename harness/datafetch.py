@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable
 
+from .data import file_sha256 as _file_sha
 from .errors import UserError
 
 CATALOG = Path(__file__).with_name("data_files.json")
@@ -265,14 +266,6 @@ def fetch(out: Path, tasks: list[str] | None = None, mirror: str | None = None,
         else:
             log(f"ok   {folder} [{tasks_txt}]: {res.written} written, {res.kept} already present, sha256 verified")
     return results
-
-
-def _file_sha(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def build_catalog(mirror: Path) -> dict[str, dict]:

@@ -93,7 +93,7 @@ def planned_problems(task: Task, tmanifest: dict, store: RunStore, data_dir) -> 
     limit = tmanifest.get("limit")
     if limit and "limit_selection" not in (tmanifest.get("data") or {}) and "limit_selection" in task.describe():
         # a run made before this task's --limit was stratified covered the first `limit` rows: rescore those
-        return Task.problems(task, data_dir, limit)
+        return task.problems(data_dir)[:limit]
     return task.problems(data_dir, limit)
 
 
@@ -294,15 +294,20 @@ def build_manifest(spec: EvalSpec, tasks: list[Task], ns: dict[str, int], model_
     }
 
 
-def evaluate(spec: EvalSpec) -> dict:
+def _plan(spec: EvalSpec) -> tuple[list[Task], dict[str, int], dict[str, list[Problem]]]:
+    """The tasks (configured), samples per problem and the problems of a run: shared by eval and --dry-run."""
     tasks = [get_task(n) for n in spec.tasks]
     for t in tasks:
         configure_task(t, spec.task_options)
     ns = {t.name: spec.n if spec.n is not None else t.default_k for t in tasks}
     if any(v < 1 for v in ns.values()):
         raise UserError("-n must be >= 1")
+    return tasks, ns, {t.name: t.problems(spec.data_dir, spec.limit) for t in tasks}
+
+
+def evaluate(spec: EvalSpec) -> dict:
     # Load data before starting a backend: a missing file should fail in a second, not after a model load.
-    problems = {t.name: t.problems(spec.data_dir, spec.limit) for t in tasks}
+    tasks, ns, problems = _plan(spec)
     from . import judge as judging
 
     judging.preflight(tasks, spec.judge)  # a judge-graded task without a (reachable) judge fails now
@@ -377,13 +382,7 @@ def dry_run(spec: EvalSpec, count: int = 3) -> str:
     are constructed (no weights load until generation), hf / vllm only render with the model's template."""
     from .prompting import preview, renderer
 
-    tasks = [get_task(n) for n in spec.tasks]
-    for t in tasks:
-        configure_task(t, spec.task_options)
-    ns = {t.name: spec.n if spec.n is not None else t.default_k for t in tasks}
-    if any(v < 1 for v in ns.values()):
-        raise UserError("-n must be >= 1")
-    problems = {t.name: t.problems(spec.data_dir, spec.limit) for t in tasks}
+    tasks, ns, problems = _plan(spec)
     store = RunStore(spec.out)
     done = set() if spec.overwrite else {record_key(r) for r in store.load_samples(repair=False)}
     backend = renderer(spec.backend, spec.model, **spec.backend_options)

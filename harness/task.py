@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib
+from collections import defaultdict
 import pkgutil
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Sequence
@@ -46,6 +47,48 @@ def sample_seed(run_seed: int, task: str, problem_id: str, sample_idx: int) -> i
     return int.from_bytes(h[:4], "little") & 0x7FFFFFFF
 
 
+def allocate(sizes: dict[str, int], limit: int) -> dict[str, int]:
+    """Questions per subject for ``limit`` in all: proportional to size, largest remainder, >= 1 each if possible."""
+    subjects = list(sizes)
+    take = {s: (1 if limit >= len(subjects) and sizes[s] else 0) for s in subjects}
+    rest = limit - sum(take.values())
+    room = {s: sizes[s] - take[s] for s in subjects}
+    total_room = sum(room.values())
+    if rest <= 0 or total_room <= 0:
+        return take
+    quota = {s: rest * room[s] / total_room for s in subjects}
+    for s in subjects:
+        take[s] += int(quota[s])
+    left = limit - sum(take.values())
+    # Largest fractional part first; equal parts go to the earlier subject so the choice never depends on hashing.
+    order = sorted(subjects, key=lambda s: (-(quota[s] - int(quota[s])), subjects.index(s)))
+    for s in order:
+        if left <= 0:
+            break
+        if take[s] < sizes[s]:
+            take[s] += 1
+            left -= 1
+    return take
+
+
+def limit_selection(key: str) -> str:
+    """The manifest's ``limit_selection`` note for a task whose --limit is stratified by ``key``."""
+    return (f"stratified by {key}: a share of --limit proportional to each {key}'s size (largest remainder), at least "
+            f"one per {key} when the limit allows, first rows of each {key}")
+
+
+def stratified_selection(problems: list[Problem], limit: int, key: str = "subject") -> list[Problem]:
+    """The first ``allocate(...)[group]`` rows of every group (``meta[key]``), in the task's full order. The sets
+    grouped this way (MMLU, MMLU-Pro, MMLU-Redux, C-Eval) are stored sorted by group, so "the first N rows" would be
+    the first groups alphabetically."""
+    rows: dict[str, list[Problem]] = defaultdict(list)
+    for p in problems:
+        rows[p.meta[key]].append(p)
+    take = allocate({s: len(v) for s, v in rows.items()}, limit)
+    keep = {p.id for s, v in rows.items() for p in v[:take[s]]}
+    return [p for p in problems if p.id in keep]
+
+
 class Task:
     """Base class; a benchmark overrides ``load_problems``, ``prompt`` and ``score``."""
 
@@ -56,6 +99,9 @@ class Task:
     files: ClassVar[Sequence[str]] = ()  # local files, relative to the data dir
     breakdowns: ClassVar[Sequence[str]] = ()  # Problem.meta keys to report per-group pass@1 for
     stop: ClassVar[Sequence[str]] = ()
+    # Problem.meta key that --limit stratifies by (sets stored sorted by subject/category, where "the first N rows"
+    # would be the first groups alphabetically); None: the first N problems.
+    limit_strata: ClassVar[str | None] = None
 
     def __init__(self):
         self.data_hashes: dict[str, str] = {}
@@ -82,7 +128,10 @@ class Task:
         return {}
 
     def describe(self) -> dict[str, Any]:
-        return {"hub": self.hub.describe() if self.hub else None, "files": list(self.files), "data_sha256": self.data_hashes}
+        d = {"hub": self.hub.describe() if self.hub else None, "files": list(self.files), "data_sha256": self.data_hashes}
+        if self.limit_strata:
+            d["limit_selection"] = limit_selection(self.limit_strata)
+        return d
 
     # --- provided ----------------------------------------------------------------------------------------------
     def problems(self, data_dir=None, limit: int | None = None) -> list[Problem]:
@@ -92,7 +141,9 @@ class Task:
             if p.id in seen:
                 raise UserError(f"task {self.name}: duplicate problem id {p.id!r} in its data")
             seen.add(p.id)
-        return probs[:limit] if limit else probs
+        if not limit or limit >= len(probs):
+            return probs
+        return stratified_selection(probs, limit, self.limit_strata) if self.limit_strata else probs[:limit]
 
 
 _REGISTRY: dict[str, Task] | None = None

@@ -25,7 +25,6 @@ from harness.task import Problem, Prompt, ScoreItem, Task
 from harness.verifiers import choice
 from harness.verifiers.base import Verdict
 from tasks.gpqa import ChoiceProblem
-from tasks.mmlu import limit_selection, stratified_selection
 
 VAL_DIR = "ceval/val"
 MAPPING_FILE = "ceval/subject_mapping.json"
@@ -80,6 +79,7 @@ class CEval(Task):
     hub = HubSource("ceval/ceval-exam", revision="main", split="val")
     files = (VAL_DIR, MAPPING_FILE)
     breakdowns = ("subject", "category")
+    limit_strata = "subject"  # --limit N stratified (harness.task.stratified_selection)
 
     def load_problems(self, data_dir=None) -> list[Problem]:
         if hdata.data_dir(data_dir) is None and os.environ.get("HF_HUB_OFFLINE") != "1":
@@ -102,14 +102,6 @@ class CEval(Task):
             problems.extend(subject_problems(path, subject, mapping[subject]))
         self.data_hashes = {VAL_DIR: digest.hexdigest(), MAPPING_FILE: hdata.file_sha256(map_path)}
         return problems
-
-    def problems(self, data_dir=None, limit: int | None = None) -> list[Problem]:
-        # --limit stratified by subject (the file is sorted by subject): see tasks/mmlu.py
-        probs = super().problems(data_dir, None)
-        return probs if not limit or limit >= len(probs) else stratified_selection(probs, limit, "subject")
-
-    def describe(self) -> dict[str, Any]:
-        return {**super().describe(), "limit_selection": limit_selection("subject")}
 
     def prompt(self, problem: Problem, seed: int) -> Prompt:
         opts = "".join(f"\n{L}. {o}" for L, o in zip(choice.LETTERS, problem.options))

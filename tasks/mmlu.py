@@ -28,6 +28,7 @@ from typing import Any
 
 from harness import data as hdata
 from harness.data import HubSource
+from harness.task import allocate, limit_selection, stratified_selection  # noqa: F401 - re-exported
 from harness.errors import UserError
 from harness.task import Problem, Prompt, ScoreItem, Task
 from harness.verifiers import choice
@@ -130,58 +131,13 @@ def accuracy_summary(problems: list[Problem], records: list[dict]) -> dict[str, 
     }
 
 
-LIMIT_SELECTION = ("stratified by subject: a share of --limit proportional to each subject's size (largest "
-                   "remainder), at least one per subject when the limit allows, first rows of each subject")
-
-
-def allocate(sizes: dict[str, int], limit: int) -> dict[str, int]:
-    """Questions per subject for ``limit`` in all: proportional to size, largest remainder, >= 1 each if possible."""
-    subjects = list(sizes)
-    take = {s: (1 if limit >= len(subjects) and sizes[s] else 0) for s in subjects}
-    rest = limit - sum(take.values())
-    room = {s: sizes[s] - take[s] for s in subjects}
-    total_room = sum(room.values())
-    if rest <= 0 or total_room <= 0:
-        return take
-    quota = {s: rest * room[s] / total_room for s in subjects}
-    for s in subjects:
-        take[s] += int(quota[s])
-    left = limit - sum(take.values())
-    # Largest fractional part first; equal parts go to the earlier subject so the choice never depends on hashing.
-    order = sorted(subjects, key=lambda s: (-(quota[s] - int(quota[s])), subjects.index(s)))
-    for s in order:
-        if left <= 0:
-            break
-        if take[s] < sizes[s]:
-            take[s] += 1
-            left -= 1
-    return take
-
-
-def limit_selection(key: str) -> str:
-    """The manifest's ``limit_selection`` note for a task whose --limit is stratified by ``key``."""
-    return (f"stratified by {key}: a share of --limit proportional to each {key}'s size (largest remainder), at least "
-            f"one per {key} when the limit allows, first rows of each {key}")
-
-
-def stratified_selection(problems: list[Problem], limit: int, key: str = "subject") -> list[Problem]:
-    """The first ``allocate(...)[group]`` rows of every group (``meta[key]``), in the task's full order. The sets
-    grouped this way (MMLU, MMLU-Pro, MMLU-Redux, C-Eval) are stored sorted by group, so "the first N rows" would be
-    the first groups alphabetically."""
-    rows: dict[str, list[Problem]] = defaultdict(list)
-    for p in problems:
-        rows[p.meta[key]].append(p)
-    take = allocate({s: len(v) for s, v in rows.items()}, limit)
-    keep = {p.id for s, v in rows.items() for p in v[:take[s]]}
-    return [p for p in problems if p.id in keep]
-
-
 class MMLU(Task):
     name = "mmlu"
     default_k = 1
     hub = HubSource("cais/mmlu", revision="main", split="test", config="all")
     files = (TEST_DIR, CATEGORIES_FILE)
     breakdowns = ("subject", "category")
+    limit_strata = "subject"  # --limit N: see the module doc
 
     def load_problems(self, data_dir=None) -> list[Problem]:
         if hdata.data_dir(data_dir) is None and os.environ.get("HF_HUB_OFFLINE") != "1":
@@ -204,15 +160,6 @@ class MMLU(Task):
             problems.extend(subject_problems(path, subject, categories[subject]))
         self.data_hashes = {TEST_DIR: digest.hexdigest(), CATEGORIES_FILE: hdata.file_sha256(cat_path)}
         return problems
-
-    def problems(self, data_dir=None, limit: int | None = None) -> list[Problem]:
-        probs = super().problems(data_dir, None)
-        if not limit or limit >= len(probs):
-            return probs
-        return stratified_selection(probs, limit)
-
-    def describe(self) -> dict[str, Any]:
-        return {**super().describe(), "limit_selection": LIMIT_SELECTION}
 
     def prompt(self, problem: Problem, seed: int) -> Prompt:
         return Prompt(messages=[{"role": "user", "content": choice.format_question(problem.question, problem.options)}],

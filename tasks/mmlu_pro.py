@@ -26,7 +26,6 @@ from harness.task import Problem, Prompt, ScoreItem, Task
 from harness.verifiers import choice
 from harness.verifiers.base import Verdict
 from tasks.gpqa import ChoiceProblem
-from tasks.mmlu import limit_selection, stratified_selection
 
 TEST_FILE = "mmlu_pro/test-00000-of-00001.parquet"
 VAL_FILE = "mmlu_pro/validation-00000-of-00001.parquet"
@@ -82,6 +81,7 @@ class MMLUPro(Task):
     hub = HubSource("TIGER-Lab/MMLU-Pro", revision="main", split="test")
     files = (TEST_FILE, VAL_FILE)
     breakdowns = ("category",)
+    limit_strata = "category"  # --limit N stratified (harness.task.stratified_selection)
 
     def __init__(self):
         super().__init__()
@@ -112,14 +112,6 @@ class MMLUPro(Task):
             by_cat[str(row.get("category"))].append(row)
         self._exemplars = dict(by_cat)
         return problems_from_rows(rows, where)
-
-    def problems(self, data_dir=None, limit: int | None = None) -> list[Problem]:
-        # --limit stratified by category (the file is sorted by category): see tasks/mmlu.py
-        probs = super().problems(data_dir, None)
-        return probs if not limit or limit >= len(probs) else stratified_selection(probs, limit, "category")
-
-    def describe(self) -> dict[str, Any]:
-        return {**super().describe(), "limit_selection": limit_selection("category")}
 
     def prompt(self, problem: Problem, seed: int) -> Prompt:
         category = problem.meta["category"]

@@ -35,7 +35,7 @@ from harness.task import Problem, Prompt, ScoreItem, Task
 from harness.verifiers import choice
 from harness.verifiers.base import CORRECT, INCORRECT, NO_ANSWER, TRUNCATED, Verdict, split_think
 from tasks.gpqa import ChoiceProblem
-from tasks.mmlu import CATEGORIES_FILE, SUBJECTS, limit_selection, load_categories, stratified_selection
+from tasks.mmlu import CATEGORIES_FILE, SUBJECTS, load_categories
 
 RELPATH = "mmlu_redux/mmlu_redux_2.0.jsonl"
 VERSIONS = ("2.0", "v1")
@@ -106,6 +106,7 @@ class MMLURedux(Task):
     hub = HubSource("edinburgh-dawg/mmlu-redux-2.0", revision="main", split="test")
     files = (RELPATH,)
     breakdowns = ("subject", "category", "error_type")
+    limit_strata = "subject"  # --limit N stratified (harness.task.stratified_selection)
 
     def __init__(self):
         super().__init__()
@@ -166,14 +167,6 @@ class MMLURedux(Task):
                                      options=tuple(str(c) for c in opts)))
         self.subset_counts = {"kept": dict(sorted(kept.items())), "dropped": dict(sorted(dropped.items()))}
         return out
-
-    def problems(self, data_dir=None, limit: int | None = None) -> list[Problem]:
-        # --limit stratified by subject (the file is sorted by subject): see tasks/mmlu.py
-        probs = super().problems(data_dir, None)
-        return probs if not limit or limit >= len(probs) else stratified_selection(probs, limit, "subject")
-
-    def describe(self) -> dict[str, Any]:
-        return {**super().describe(), "limit_selection": limit_selection("subject")}
 
     def prompt(self, problem: Problem, seed: int) -> Prompt:
         text = MCQA_TEMPLATE.format(question=problem.question, choices=choice_string(problem.options))
