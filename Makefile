@@ -11,7 +11,7 @@ R1_DATA_DIR ?= $(if $(wildcard ../shared/data),$(abspath ../shared/data),$(if $(
 export R1_DATA_DIR
 DEMO_OUT ?= runs/demo
 
-.PHONY: install install-dev data demo test test-fast bench train-demo distill-demo clean
+.PHONY: install install-dev data demo test test-slow test-all bench train-demo distill-demo clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -58,11 +58,15 @@ demo: install
 data: install
 	$(BIN)/r1 data fetch --out $(DATA_OUT)
 
+# The default suite (every test not marked slow); `make test-slow` runs the slow end-to-end ones (2-process sharded
+# training, crash torture, faulty servers, the four-stage pipeline, ...). CI runs both.
 test: install-dev
-	$(BIN)/python -m pytest -q --timeout 900 -p no:cacheprovider tests
+	$(BIN)/python -m pytest -q --timeout 900 -p no:cacheprovider --durations=15 -m "not slow" tests
 
-test-fast: install-dev
-	$(BIN)/python -m pytest -q -m "not slow" tests
+test-slow: install-dev
+	$(BIN)/python -m pytest -q --timeout 1800 -p no:cacheprovider --durations=30 -m slow tests
+
+test-all: test test-slow
 
 # Every benchmark but the GRPO demo (about 10 minutes; `make train-demo`).
 bench: install-dev
