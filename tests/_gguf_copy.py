@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-HISTORY = Path(__file__).resolve().parents[2] / "shared" / "data" / "chat_templates" / "history"
 
 
 def r1_distill_template(sha: str | None = None) -> str:
     """A revision of DeepSeek-R1-Distill-Qwen-1.5B's published template (default: the current one)."""
-    d = json.loads((HISTORY / "deepseek-ai__DeepSeek-R1-Distill-Qwen-1.5B.json").read_text(encoding="utf-8"))
+    from conftest import data_file
+
+    d = json.loads(data_file("chat_templates/history/deepseek-ai__DeepSeek-R1-Distill-Qwen-1.5B.json")
+                   .read_text(encoding="utf-8"))
     revs = {t["sha"]: t["template"] for t in d["_templates"]}
     return revs[sha] if sha else d["_templates"][-1]["template"]
 

@@ -45,6 +45,16 @@ def run_r1(*args: str, cwd: Path | None = None, timeout: float = 900, env: dict 
     return proc
 
 
+def data_file(relpath: str) -> Path:
+    """A file (or folder) of the benchmark mirror; DataMissing when absent (a skip without a mirror, else a failure)."""
+    if DATA_DIR is None:
+        raise DataMissing(f"no data directory for {relpath} (no benchmark data mirror)")
+    path = DATA_DIR / relpath
+    if not path.exists():
+        raise DataMissing(f"missing data file {path}")
+    return path
+
+
 @pytest.fixture(scope="session")
 def data_dir() -> Path:
     if DATA_DIR is None or not DATA_DIR.is_dir():

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import DATA_DIR, run_r1
+from conftest import run_r1
 
 
 def _tree(d: Path) -> str:
@@ -49,7 +49,10 @@ def env(tmp_path_factory) -> dict[str, Path]:
     (t / "distill.yaml").write_text(distill.read_text() + "\nbogus_key: 1\n")
     data = t / "data" / "aime2024"
     data.mkdir(parents=True)
-    rows = (DATA_DIR / "aime2024" / "aime24.jsonl").read_text().splitlines()[:5]
+    # AIME-shaped rows written here: the malformed-line case needs no benchmark mirror
+    aops = "https://artofproblemsolving.com/wiki/index.php/2024_AIME_I_Problems/Problem_"
+    rows = [json.dumps({"id": i, "problem": f"Compute {i} + {i}.", "question": f"Compute {i} + {i}.",
+                        "answer": str(2 * i), "solution": "", "url": f"{aops}{i}"}) for i in range(1, 6)]
     rows[2] = '{"id": broken'
     (data / "aime24.jsonl").write_text("\n".join(rows) + "\n")
     (t / "empty").mkdir()

@@ -13,7 +13,14 @@ import pytest
 from harness.backends.chat import ChatTemplate, from_tokenizer_dir
 from harness.prompting import add_prefix, decide_think_prefix, template_forces_think
 
-HISTORY = Path(__file__).resolve().parents[2] / "shared" / "data" / "chat_templates" / "history"
+from conftest import data_file
+
+
+def history() -> Path:
+    """../shared/data/chat_templates/history via the data mirror (R1_DATA_DIR)."""
+    return data_file("chat_templates/history")
+
+
 THINK = "<think>\n"
 USER = [{"role": "user", "content": "What is 2+2? Please reason step by step, and put your final answer within "
                                     "\\boxed{}."}]
@@ -43,13 +50,13 @@ EXPECTED = {
 
 
 def revisions(fname: str) -> list[tuple[str, str, ChatTemplate]]:
-    d = json.loads((HISTORY / fname).read_text(encoding="utf-8"))
+    d = json.loads((history() / fname).read_text(encoding="utf-8"))
     return [(d["mid"], t["sha"], ChatTemplate(t["template"], f"history:{fname}@{t['sha']}", t["bos"] or "",
                                               t["eos"] or "")) for t in d["_templates"]]
 
 
 def test_every_history_file_is_covered():
-    files = {p.name for p in HISTORY.glob("*.json")}
+    files = {p.name for p in history().glob("*.json")}
     assert files == set(EXPECTED)
     for f in files:
         assert [sha for _, sha, _ in revisions(f)] == list(EXPECTED[f])  # every revision, in published order
@@ -97,7 +104,7 @@ def test_openai_chat_path_sends_think_prefix_once(fname):
 def test_unofficial_tokenizer_config_copy(tmp_path):
     """The top-level tokenizer_config.json copy (R1-Distill-Qwen-1.5B, template of 530ca3e1ad39) loads through the
     tokenizer-dir path the hf/vllm backends use, and ends with <think>\\n once under every mode."""
-    src = HISTORY.parent / "deepseek-ai__DeepSeek-R1-Distill-Qwen-1.5B__think-unofficial-copy.json"
+    src = history().parent / "deepseek-ai__DeepSeek-R1-Distill-Qwen-1.5B__think-unofficial-copy.json"
     d = tmp_path / "tok"
     d.mkdir()
     shutil.copy(src, d / "tokenizer_config.json")
