@@ -31,39 +31,11 @@ from typing import Any, Iterator
 
 from harness.backends.base import BACKENDS, Backend, Completion, GenRequest
 from harness.config import THINK_PREFIX
+from tasks.arith import worked_steps as solve
 
 NAME = "programmatic"
 _EXPR = re.compile(r"Compute ((?:-?\d+)(?: [-+*] \d+)*)\.")
 _TOKEN = re.compile(r"\w+|[^\w\s]")
-
-
-def _mul_steps(a: int, b: int) -> str:
-    """a * b by splitting the smaller factor into tens and units (one line a small model can follow)."""
-    x, y = (a, b) if abs(a) >= abs(b) else (b, a)
-    tens, units = (y // 10) * 10, y % 10
-    if y < 10 or units == 0 or tens == 0:
-        return f"{a} * {b} = {a * b}."
-    return f"{a} * {b} = {x} * {tens} + {x} * {units} = {x * tens} + {x * units} = {a * b}."
-
-
-def solve(expr: str) -> tuple[list[str], int]:
-    """Worked steps for an `arith` expression (integers with + - *): products first, then left to right."""
-    toks = expr.split()
-    nums, ops, steps = [int(toks[0])], [], []
-    for op, t in zip(toks[1::2], toks[2::2]):
-        if op == "*":
-            a, b = nums[-1], int(t)
-            steps.append(_mul_steps(a, b))
-            nums[-1] = a * b
-        else:
-            ops.append(op)
-            nums.append(int(t))
-    acc = nums[0]
-    for op, n in zip(ops, nums[1:]):
-        new = acc + n if op == "+" else acc - n
-        steps.append(f"{acc} {op} {n} = {new}.")
-        acc = new
-    return steps, acc
 
 
 def worked_solution(expr: str, slip: int = 0) -> tuple[str, int]:

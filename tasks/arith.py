@@ -27,6 +27,36 @@ def make_problem(i: int) -> Problem:
     return Problem(id=f"arith-{i}", gold=str(value), question=f"Compute {expr}.", meta={"terms": n_terms})
 
 
+# Exact worked solutions (the programmatic distill teacher and the CPU cold-start data write these).
+def _mul_steps(a: int, b: int) -> str:
+    """a * b by splitting the smaller factor into tens and units (one line a small model can follow)."""
+    x, y = (a, b) if abs(a) >= abs(b) else (b, a)
+    tens, units = (y // 10) * 10, y % 10
+    if y < 10 or units == 0 or tens == 0:
+        return f"{a} * {b} = {a * b}."
+    return f"{a} * {b} = {x} * {tens} + {x} * {units} = {x * tens} + {x * units} = {a * b}."
+
+
+def worked_steps(expr: str) -> tuple[list[str], int]:
+    """Worked steps for an `arith` expression (integers with + - *): products first, then left to right."""
+    toks = expr.split()
+    nums, ops, steps = [int(toks[0])], [], []
+    for op, t in zip(toks[1::2], toks[2::2]):
+        if op == "*":
+            a, b = nums[-1], int(t)
+            steps.append(_mul_steps(a, b))
+            nums[-1] = a * b
+        else:
+            ops.append(op)
+            nums.append(int(t))
+    acc = nums[0]
+    for op, n in zip(ops, nums[1:]):
+        new = acc + n if op == "+" else acc - n
+        steps.append(f"{acc} {op} {n} = {new}.")
+        acc = new
+    return steps, acc
+
+
 class Arith(Task):
     name = "arith"
     default_k = 4

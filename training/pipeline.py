@@ -39,13 +39,14 @@ from typing import Any, Mapping, Sequence
 from harness.config import THINK_PREFIX, GenerationConfig
 from harness.errors import UserError
 from harness.task import get_task
+from tasks.arith import worked_steps
 
 from . import datasets as tds
 from .config import RECIPES_DIR, Recipe, load_recipe, with_overrides
 from .decontam import check_train_on_eval
 from .grpo import check_held_out, evaluate_model, is_main_process, model_dir, on_cpu, train_grpo
 from .rewards import MODEL_PREFIX, default_rewards
-from .sft import SFTJob, load_messages, run_sft
+from .sft import SFTJob, run_sft
 
 STAGES = ("cold_start", "grpo", "rejection_sft", "grpo_all")
 PAPER_STAGE_AFTER = ("dev1", "dev2", "dev3", "r1")  # the paper's checkpoint after each of STAGES, run in this order
@@ -63,34 +64,13 @@ def paper_stage(stages: Sequence[str]) -> str | None:
 
 
 # ------------------------------------------------------------------------------------------- cold-start data
-def _arith_steps(expr: str) -> tuple[list[str], int]:
-    """Worked steps for an `arith` expression: multiplications first, then left to right."""
-    toks = expr.split()
-    nums, ops = [int(toks[0])], []
-    steps = []
-    for op, t in zip(toks[1::2], toks[2::2]):
-        if op == "*":
-            a, b = nums[-1], int(t)
-            steps.append(f"Multiplication first: {a} * {b} = {a * b}.")
-            nums[-1] = a * b
-        else:
-            ops.append(op)
-            nums.append(int(t))
-    acc = nums[0]
-    for op, n in zip(ops, nums[1:]):
-        new = acc + n if op == "+" else acc - n
-        steps.append(f"Then {acc} {op} {n} = {new}.")
-        acc = new
-    return steps, acc
-
-
 def arith_cold_start(limit: int, offset: int = 0) -> list[dict]:
     """Chat examples {"messages": [user, assistant]} with exact worked solutions in the R1 layout."""
     task = get_task("arith")
     rows = []
     for p in task.problems(limit=offset + limit)[offset:]:
         expr = re.match(r"Compute (.*)\.$", p.question).group(1)
-        steps, value = _arith_steps(expr)
+        steps, value = worked_steps(expr)
         if str(value) != p.gold:
             raise AssertionError(f"arith cold start: {expr} worked to {value}, gold {p.gold}")
         steps = steps or [f"The expression is just {value}."]
