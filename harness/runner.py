@@ -376,6 +376,16 @@ def build_requests(spec: EvalSpec, tasks: list[Task], problems, ns, done=frozens
     return requests, meta_by_key
 
 
+def _withheld(req: GenRequest) -> GenRequest:
+    """``req`` with its user turns replaced by a placeholder of the same length: for tasks whose authors forbid
+    publishing the questions (GPQA), a dry-run still shows the chat template, prefix and sampling around them."""
+    from dataclasses import replace
+
+    msgs = [{**m, "content": f"<{m['role']} turn withheld: {len(m['content'])} chars; its authors forbid publishing it>"}
+            if m.get("role") == "user" else m for m in req.messages]
+    return replace(req, messages=msgs)
+
+
 def dry_run(spec: EvalSpec, count: int = 3) -> str:
     """`r1 eval --dry-run`: the first ``count`` requests exactly as the model would receive them (chat template,
     think prefix, sampling settings, seed). Generates nothing and writes nothing; the llamacpp / openai backends
@@ -390,6 +400,7 @@ def dry_run(spec: EvalSpec, count: int = 3) -> str:
         decision = resolve_think_prefix(spec, backend, store)
         spec.gen = spec.gen.with_(think_prefix=decision.enabled)
         requests, _ = build_requests(spec, tasks, problems, ns, done)
+        requests = [_withheld(r) if r.key[0] in {t.name for t in tasks if t.withhold_text} else r for r in requests]
         head = [f"dry run: nothing is generated and nothing is written to {spec.out}",
                 f"model: {spec.model} (backend {spec.backend}); run seed {spec.seed}; "
                 f"generation: {json.dumps(spec.gen.to_dict())}",

@@ -102,6 +102,9 @@ class Task:
     # Problem.meta key that --limit stratifies by (sets stored sorted by subject/category, where "the first N rows"
     # would be the first groups alphabetically); None: the first N problems.
     limit_strata: ClassVar[str | None] = None
+    # The dataset's authors forbid publishing its questions (GPQA): dry-runs and previews show the prompt with the
+    # question withheld; samples, logs and reports never carry it anyway.
+    withhold_text: ClassVar[bool] = False
 
     def __init__(self):
         self.data_hashes: dict[str, str] = {}

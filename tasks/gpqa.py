@@ -76,6 +76,7 @@ def problems_from_rows(rows, where: str) -> list[ChoiceProblem]:
 
 class GPQADiamond(Task):
     name = "gpqa_diamond"
+    withhold_text = True  # the authors' canary rule: never print a question
     default_k = 8  # open-r1 / lighteval reproduction setting
     hub = HubSource("Idavidrein/gpqa", revision="main", split="train", config="gpqa_diamond")
     files = (RELPATH,)

@@ -38,7 +38,7 @@ from typing import Any, Mapping, Sequence
 
 from harness.config import THINK_PREFIX, GenerationConfig
 from harness.errors import UserError
-from harness.task import get_task
+from harness.task import get_task, registry
 from tasks.arith import worked_steps
 
 from . import datasets as tds
@@ -306,8 +306,9 @@ def _prompt_preview(recipe: Recipe, s, loaded: tds.Loaded) -> str:
     """The first training prompt exactly as GRPO renders it (training/grpo.render_prompt)."""
     from .grpo import load_tokenizer
 
-    if loaded.source.label.startswith("task:gpqa"):
-        return "(GPQA prompts are never printed)"
+    task = registry().get(loaded.source.label.removeprefix("task:")) if loaded.source.label.startswith("task:") else None
+    if task is not None and task.withhold_text:
+        return f"({task.name} prompts are never printed: its authors forbid publishing them)"
     tok = None
     if s.template == "chat":
         try:
