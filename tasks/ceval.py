@@ -13,9 +13,7 @@ Scoring: the shared choice verifier with the Chinese strict pattern (``答案：
 """
 from __future__ import annotations
 
-import hashlib
 import json
-import os
 from typing import Any
 
 from harness import data as hdata
@@ -54,22 +52,13 @@ def load_mapping(path) -> dict[str, dict[str, str]]:
 
 def subject_problems(path, subject: str, info: dict[str, str]) -> list[ChoiceProblem]:
     out = []
-    try:
-        for rowno, row in hdata.iter_csv(path, header=True):
-            missing = [c for c in COLUMNS if c not in row]
-            if missing:
-                raise UserError(f"{path}: row 1 (header): missing column {missing[0]!r}")
-            for col in COLUMNS:
-                if row[col] is None or not str(row[col]).strip():
-                    raise UserError(f"{path}: row {rowno}: column {col!r} is empty")
-            gold = row["answer"].strip().upper()
-            if gold not in tuple(choice.LETTERS):
-                raise UserError(f"{path}: row {rowno}: column 'answer' must be one of A, B, C, D, got {gold!r}")
-            out.append(ChoiceProblem(id=f"{subject}/{row['id'].strip()}", gold=gold, question=row["question"],
-                                     meta={"subject": subject, "category": info["category"], "name": info["name"]},
-                                     options=tuple(str(row[c]).strip() for c in "ABCD")))
-    except UnicodeDecodeError as e:
-        raise UserError(f"{path}: not UTF-8 text ({e.reason})") from e
+    for rowno, row in hdata.iter_csv(path, header=True, required=COLUMNS, nonempty=COLUMNS):
+        gold = row["answer"].strip().upper()
+        if gold not in tuple(choice.LETTERS):
+            raise UserError(f"{path}: row {rowno}: column 'answer' must be one of A, B, C, D, got {gold!r}")
+        out.append(ChoiceProblem(id=f"{subject}/{row['id'].strip()}", gold=gold, question=row["question"],
+                                 meta={"subject": subject, "category": info["category"], "name": info["name"]},
+                                 options=tuple(str(row[c]).strip() for c in "ABCD")))
     return out
 
 
@@ -82,25 +71,9 @@ class CEval(Task):
     limit_strata = "subject"  # --limit N stratified (harness.task.stratified_selection)
 
     def load_problems(self, data_dir=None) -> list[Problem]:
-        if hdata.data_dir(data_dir) is None and os.environ.get("HF_HUB_OFFLINE") != "1":
-            # The hub has one config per subject and no category map: the mirror layout is what this task reads.
-            raise UserError(f"task ceval needs the local mirror ({VAL_DIR}, {MAPPING_FILE}): pass --data-dir or set "
-                            f"{hdata.ENV_VAR}; upstream: {self.hub.describe()}")
-        map_path = hdata.resolve(MAPPING_FILE, self.hub, data_dir)
-        val_dir = hdata.resolve(VAL_DIR, self.hub, data_dir)
-        mapping = load_mapping(map_path)
-        files = sorted(val_dir.glob(f"*{SUFFIX}"))
-        if not files:
-            raise UserError(f"{val_dir}: no *{SUFFIX} files")
-        digest = hashlib.sha256()
-        problems: list[Problem] = []
-        for path in files:
-            subject = path.name[: -len(SUFFIX)]
-            if subject not in mapping:
-                raise UserError(f"{path}: subject {subject!r} has no entry in {map_path}")
-            digest.update(f"{path.name}:{hdata.file_sha256(path)}\n".encode())
-            problems.extend(subject_problems(path, subject, mapping[subject]))
-        self.data_hashes = {VAL_DIR: digest.hexdigest(), MAPPING_FILE: hdata.file_sha256(map_path)}
+        # The hub has one config per subject and no category map: the mirror layout is what this task reads.
+        problems, self.data_hashes = hdata.subject_dir(self.name, VAL_DIR, MAPPING_FILE, self.hub, data_dir,
+                                                       SUFFIX, load_mapping, subject_problems)
         return problems
 
     def prompt(self, problem: Problem, seed: int) -> Prompt:

@@ -18,7 +18,6 @@ import numpy as np
 
 from harness import data as hdata
 from harness.data import HubSource
-from harness.errors import UserError
 from harness.judge import FRAMES, JudgedTask, judge_summary
 from harness.task import Problem, Prompt
 from harness.verifiers.base import CORRECT
@@ -37,18 +36,10 @@ class Frames(JudgedTask):
     def load_problems(self, data_dir=None) -> list[Problem]:
         path = hdata.resolve(FILE, self.hub, data_dir)
         out: list[Problem] = []
-        try:
-            for rowno, row in hdata.iter_csv(path):
-                missing = [c for c in COLUMNS if row.get(c) is None]
-                if missing:
-                    raise UserError(f"{path}: row {rowno}: missing column(s) {', '.join(missing)}")
-                if not row["question"].strip() or not row["true_answer"].strip():
-                    raise UserError(f"{path}: row {rowno}: empty question or true_answer")
-                types = [t.strip() for t in row["reasoning_types"].split("|") if t.strip()]
-                out.append(Problem(id=str(len(out)), gold=row["true_answer"].strip(), question=row["question"].strip(),
-                                   meta={"reasoning_types": types}))
-        except UnicodeDecodeError as e:
-            raise UserError(f"{path}: not UTF-8 text ({e.reason})") from e
+        for _, row in hdata.iter_csv(path, required=COLUMNS, nonempty=("question", "true_answer")):
+            types = [t.strip() for t in row["reasoning_types"].split("|") if t.strip()]
+            out.append(Problem(id=str(len(out)), gold=row["true_answer"].strip(), question=row["question"].strip(),
+                               meta={"reasoning_types": types}))
         self.data_hashes = {FILE: hdata.file_sha256(path)}
         return out
 

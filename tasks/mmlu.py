@@ -19,9 +19,7 @@ the MMLU paper's convention), plus the extraction-method counts of harness.verif
 """
 from __future__ import annotations
 
-import hashlib
 import json
-import os
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
@@ -78,23 +76,20 @@ def load_categories(path: Path) -> dict[str, str]:
 def subject_problems(path: Path, subject: str, category: str) -> list[ChoiceProblem]:
     """Problems of one subject CSV; a malformed row is an error naming the file, row and column."""
     out = []
-    try:
-        for rowno, row in hdata.iter_csv(path, header=False):
-            if len(row) != N_COLUMNS:
-                raise UserError(f"{path}: row {rowno}: expected {N_COLUMNS} columns (question, A, B, C, D, answer), "
-                                f"found {len(row)}")
-            for col in range(1, 5):
-                if not row[col].strip():
-                    raise UserError(f"{path}: row {rowno}: column {col + 1} (option {choice.LETTERS[col - 1]}) is empty; "
-                                    "a question needs four options")
-            gold = row[5].strip().upper()
-            if gold not in tuple(choice.LETTERS):
-                raise UserError(f"{path}: row {rowno}: column 6 (answer) must be one of A, B, C, D")
-            out.append(ChoiceProblem(id=problem_id(subject, rowno - 1), gold=gold, question=row[0],
-                                     meta={"subject": subject, "category": category},
-                                     options=tuple(c.strip() for c in row[1:5])))
-    except UnicodeDecodeError as e:
-        raise UserError(f"{path}: not UTF-8 text ({e.reason})") from e
+    for rowno, row in hdata.iter_csv(path, header=False):
+        if len(row) != N_COLUMNS:
+            raise UserError(f"{path}: row {rowno}: expected {N_COLUMNS} columns (question, A, B, C, D, answer), "
+                            f"found {len(row)}")
+        for col in range(1, 5):
+            if not row[col].strip():
+                raise UserError(f"{path}: row {rowno}: column {col + 1} (option {choice.LETTERS[col - 1]}) is empty; "
+                                "a question needs four options")
+        gold = row[5].strip().upper()
+        if gold not in tuple(choice.LETTERS):
+            raise UserError(f"{path}: row {rowno}: column 6 (answer) must be one of A, B, C, D")
+        out.append(ChoiceProblem(id=problem_id(subject, rowno - 1), gold=gold, question=row[0],
+                                 meta={"subject": subject, "category": category},
+                                 options=tuple(c.strip() for c in row[1:5])))
     return out
 
 
@@ -140,25 +135,9 @@ class MMLU(Task):
     limit_strata = "subject"  # --limit N: see the module doc
 
     def load_problems(self, data_dir=None) -> list[Problem]:
-        if hdata.data_dir(data_dir) is None and os.environ.get("HF_HUB_OFFLINE") != "1":
-            # Categories are this project's mapping file; the hub only has the questions.
-            raise UserError("task mmlu needs the local mirror (mmlu/subject_categories.json): pass --data-dir or set "
-                            f"{hdata.ENV_VAR}; upstream questions: {self.hub.describe()}")
-        cat_path = hdata.resolve(CATEGORIES_FILE, self.hub, data_dir)
-        test_dir = hdata.resolve(TEST_DIR, self.hub, data_dir)
-        categories = load_categories(cat_path)
-        files = sorted(test_dir.glob(f"*{SUFFIX}"))
-        if not files:
-            raise UserError(f"{test_dir}: no *{SUFFIX} files")
-        digest = hashlib.sha256()
-        problems: list[Problem] = []
-        for path in files:
-            subject = path.name[: -len(SUFFIX)]
-            if subject not in categories:
-                raise UserError(f"{path}: subject {subject!r} has no category in {cat_path}")
-            digest.update(f"{path.name}:{hdata.file_sha256(path)}\n".encode())
-            problems.extend(subject_problems(path, subject, categories[subject]))
-        self.data_hashes = {TEST_DIR: digest.hexdigest(), CATEGORIES_FILE: hdata.file_sha256(cat_path)}
+        # Categories are this project's mapping file; the hub only has the questions.
+        problems, self.data_hashes = hdata.subject_dir(self.name, TEST_DIR, CATEGORIES_FILE, self.hub, data_dir,
+                                                       SUFFIX, load_categories, subject_problems)
         return problems
 
     def prompt(self, problem: Problem, seed: int) -> Prompt:

@@ -43,18 +43,10 @@ class SimpleQA(JudgedTask):
     def load_problems(self, data_dir=None) -> list[Problem]:
         path = hdata.resolve(FILE, None, data_dir)
         out: list[Problem] = []
-        try:
-            for rowno, row in hdata.iter_csv(path):
-                missing = [c for c in COLUMNS if row.get(c) is None]
-                if missing:
-                    raise UserError(f"{path}: row {rowno}: missing column(s) {', '.join(missing)}")
-                if not row["problem"].strip() or not row["answer"].strip():
-                    raise UserError(f"{path}: row {rowno}: empty problem or answer")
-                meta = parse_metadata(row["metadata"], f"{path}: row {rowno}")
-                out.append(Problem(id=str(len(out)), gold=row["answer"].strip(), question=row["problem"].strip(),
-                                   meta={"topic": str(meta.get("topic")), "answer_type": str(meta.get("answer_type"))}))
-        except UnicodeDecodeError as e:
-            raise UserError(f"{path}: not UTF-8 text ({e.reason})") from e
+        for rowno, row in hdata.iter_csv(path, required=COLUMNS, nonempty=("problem", "answer")):
+            meta = parse_metadata(row["metadata"], f"{path}: row {rowno}")
+            out.append(Problem(id=str(len(out)), gold=row["answer"].strip(), question=row["problem"].strip(),
+                               meta={"topic": str(meta.get("topic")), "answer_type": str(meta.get("answer_type"))}))
         self.data_hashes = {FILE: hdata.file_sha256(path)}
         return out
 

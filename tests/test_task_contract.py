@@ -62,3 +62,21 @@ def test_missing_data_is_one_clear_error(name, tmp_path):
     assert "\n" not in msg and str(tmp_path / "nowhere") in msg
     if t.hub is not None:
         assert t.hub.repo_id in msg
+
+
+def test_csv_reader_names_file_row_and_column(tmp_path):
+    """The one CSV reader of the CSV tasks (MMLU, C-Eval, GPQA, SimpleQA, FRAMES): header, short row, empty cell and
+    bad encoding each a UserError naming the file and row."""
+    from harness.data import iter_csv
+    p = tmp_path / "a.csv"
+    p.write_text("q,a\nx,1\n,2\ny\n")
+    with pytest.raises(UserError, match=r"a\.csv: row 1 \(header\): missing column\(s\) b; found q, a"):
+        list(iter_csv(p, required=("q", "b")))
+    with pytest.raises(UserError, match=r"a\.csv: row 3: empty q"):
+        list(iter_csv(p, required=("q", "a"), nonempty=("q",)))
+    with pytest.raises(UserError, match=r"a\.csv: row 4: missing column\(s\) a"):
+        list(iter_csv(p, required=("q", "a")))
+    assert [r for _, r in iter_csv(p, header=False)] == [["q", "a"], ["x", "1"], ["", "2"], ["y"]]
+    p.write_bytes(b"q,a\n\xff,1\n")
+    with pytest.raises(UserError, match=r"a\.csv: not UTF-8"):
+        list(iter_csv(p))
