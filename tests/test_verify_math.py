@@ -224,7 +224,7 @@ def test_answer_key_puts_equivalent_answers_in_one_vote():
     assert mv.answer_key("(1, 2)") == mv.answer_key("\\left( 1,2 \\right)") != mv.answer_key("(2, 1)")
     assert mv.answer_key("") is None and mv.answer_key(None) is None
     k, dt = _timed(mv.answer_key, "10^{10^{10}}", timeout=1)
-    assert k and k.startswith(("sym:", "tex:")) and dt < 2  # keyed without evaluating the power
+    assert k == "huge:10^{10^{10}}" and dt < 2  # keyed without evaluating the power
     json.dumps([mv.answer_key("\\sqrt{2}")])
 
 
@@ -280,10 +280,33 @@ def _timed(fn, *a, **kw):
     "\\boxed{\\int_0^\\infty e^{-x^{x^x}} \\sin(x^{100}) dx}",
 ], ids=["10^10^10", "power_tower", "deep_parens", "hard_integral"])
 def test_expensive_answers_end_within_the_time_limit(completion):
+    mv.verify("2", "\\boxed{x^2+1}")  # the worker pool is up: its start-up is not the check's time
     v, dt = _timed(mv.verify, "1", completion, timeout=1.0)
     assert v.status in (INCORRECT, TIMEOUT, ERROR, NO_ANSWER)
     assert dt < 1.0 + 1.0, dt
     assert mv.verify("1", "\\boxed{1}").correct  # the pool recovered
+
+
+@pytest.mark.parametrize("answer,digits", [
+    ("10^{10^{10}}", 1e10), ("9^{9^{9^9}}", float("inf")), ("7^{99999999}", 8.45e7), ("(10^{100})!", 9.96e101),
+    ("2^{10^7}", 3.01e6),
+])
+def test_huge_towers_are_settled_without_sympy(answer, digits):
+    """A power tower or factorial with millions of digits is no plain number: decided in-process (sympy would try to
+    write it out and use the whole deadline); the same text still equals itself and votes with itself."""
+    h = mv._huge(answer)
+    assert h is not None and (h.log10 == digits or abs(h.log10 / digits - 1) < 0.01)
+    v, dt = _timed(mv.verify, "3", THINK + f"\\boxed{{{answer}}}", timeout=5.0)
+    assert v.status == INCORRECT and v.detail["path"] == "fast" and dt < 0.5, (v, dt)
+    assert mv.verify("\\infty", THINK + f"\\boxed{{{answer}}}").status == INCORRECT
+    same = mv.verify(answer, THINK + f"\\boxed{{{answer}}}")
+    assert same.status == CORRECT and same.key == v.key == "huge:" + answer
+
+
+@pytest.mark.parametrize("answer", ["2^{2024}", "2^{10^{6}}", "1000!", "1^{10^{100}}", "0^{10^{10}}", "10^{10^{10}}-1",
+                                    "-10^{10^{10}}", "x^{10^{10}}", "2^{10}^{10}"])
+def test_towers_that_sympy_can_or_must_handle_stay_on_the_rules(answer):
+    assert mv._huge(answer) is None
 
 
 @pytest.mark.parametrize("completion", [

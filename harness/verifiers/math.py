@@ -50,6 +50,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import math
 import re
 import threading
 from collections import OrderedDict
@@ -310,9 +311,23 @@ class _Seq:
 
 
 @dataclass(frozen=True)
+class _Huge:
+    """An integer power tower or factorial too large to write out (``10^{10^{10}}``, ``7^{99999999}``,
+    ``(10^{100})!``): sympy would try to and hit the deadline. ``log10`` is its size in digits (inf beyond floats);
+    it can equal no plain number, so against one it is settled here."""
+
+    text: str
+    log10: float
+
+    @property
+    def key(self) -> str:
+        return "huge:" + self.text
+
+
+@dataclass(frozen=True)
 class _Canon:
     norm: str  # normalised text ("" when unusable)
-    value: Any  # _Num | _Inf | _Seq | None
+    value: Any  # _Num | _Inf | _Seq | _Huge | None
     assignment: bool = False  # "x = 5": math-verify treats gold equations differently, so gold ones stay slow
 
     @property
@@ -444,6 +459,75 @@ def _value(t: str) -> Any:
     return None
 
 
+HUGE_LOG10 = 1e6  # a million digits: sympy still writes 2^{10^6} out in milliseconds, 7^{10^8} it cannot
+_LOG10_E = 0.4342944819032518
+_DIGITS = re.compile(r"\d{1,400}")
+
+
+def _tower_log10(t: str) -> float | None:
+    """log10 of a positive integer written with digits, ``^{...}`` (or one-digit ``^d``), ``!``, parentheses and
+    braces only; None for anything else. inf when the size itself overflows a float."""
+    pos = 0
+
+    def atom() -> float | None:
+        nonlocal pos
+        if pos < len(t) and t[pos] in "({":
+            close = ")" if t[pos] == "(" else "}"
+            pos += 1
+            v = expr()
+            if v is None or pos >= len(t) or t[pos] != close:
+                return None
+            pos += 1
+        else:
+            m = _DIGITS.match(t, pos)
+            if not m or int(m.group()) == 0:
+                return None  # 0 and 0^x are not huge; leave them to the rules
+            pos = m.end()
+            v = math.log10(int(m.group()))
+        while pos < len(t) and t[pos] == "!":
+            pos += 1
+            if v < 2.2:  # n! for n < ~160 is small enough to compute
+                return None
+            v = 10 ** v * (v - _LOG10_E) if v < 300 else math.inf  # Stirling: log10 n! ~ n (log10 n - log10 e)
+        return v
+
+    def expr() -> float | None:
+        nonlocal pos
+        base = atom()
+        if base is None:
+            return None
+        if pos < len(t) and t[pos] == "^":
+            pos += 1
+            if pos < len(t) and t[pos].isdigit():
+                e_log = math.log10(int(t[pos])) if t[pos] != "0" else None
+                pos += 1
+            elif pos < len(t) and t[pos] == "{":
+                e_log = atom()
+            else:
+                return None
+            if e_log is None or base == 0.0:
+                return None  # x^0 and 1^x are 1
+            if e_log >= 300:
+                return math.inf
+            return base * 10 ** e_log
+        return base
+
+    if len(t) > 200 or not t or t[0] in "+-":
+        return None
+    try:
+        v = expr()
+    except (OverflowError, ValueError):
+        return None
+    return v if pos == len(t) else None
+
+
+def _huge(t: str) -> _Huge | None:
+    if "^" not in t and "!" not in t:
+        return None
+    size = _tower_log10(t)
+    return _Huge(t, size) if size is not None and size > HUGE_LOG10 else None
+
+
 @lru_cache(maxsize=65536)
 def _canon(answer: str) -> _Canon:
     if len(answer) > FAST_MAX_CHARS:
@@ -461,7 +545,8 @@ def _canon(answer: str) -> _Canon:
         t = u.group(1)
     if "%" in t or "\\circ" in t or "°" in t:
         return _Canon(norm, None, assignment)  # percent and degree conventions: leave to math-verify
-    return _Canon(norm, _value(t), assignment)
+    value = _value(t)
+    return _Canon(norm, value if value is not None else _huge(t), assignment)
 
 
 def _cmp_num(a: _Num, b: _Num, precision: int) -> bool | None:
@@ -482,8 +567,8 @@ def _cmp(a: Any, b: Any, precision: int) -> bool | None:
         return a.sign == b.sign
     if isinstance(a, _Based) and isinstance(b, _Based):
         return a == b
-    if {type(a), type(b)} == {_Num, _Inf}:
-        return False
+    if {type(a), type(b)} in ({_Num, _Inf}, {_Num, _Huge}, {_Inf, _Huge}):
+        return False  # a plain number has at most ~60 digits (the patterns above), a huge one over HUGE_LOG10
     if isinstance(a, _Seq) and isinstance(b, _Seq):
         if (a.open, a.close) != (b.open, b.close):
             return None
