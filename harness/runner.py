@@ -400,7 +400,8 @@ def dry_run(spec: EvalSpec, count: int = 3) -> str:
         decision = resolve_think_prefix(spec, backend, store)
         spec.gen = spec.gen.with_(think_prefix=decision.enabled)
         requests, _ = build_requests(spec, tasks, problems, ns, done)
-        requests = [_withheld(r) if r.key[0] in {t.name for t in tasks if t.withhold_text} else r for r in requests]
+        withhold = {t.name for t in tasks if t.withhold_text}
+        requests = [_withheld(r) if r.key[0] in withhold else r for r in requests]
         head = [f"dry run: nothing is generated and nothing is written to {spec.out}",
                 f"model: {spec.model} (backend {spec.backend}); run seed {spec.seed}; "
                 f"generation: {json.dumps(spec.gen.to_dict())}",
