@@ -45,6 +45,33 @@ def run_r1(*args: str, cwd: Path | None = None, timeout: float = 900, env: dict 
     return proc
 
 
+def sample_records(run: Path) -> dict:
+    """A run dir's samples by (task, problem_id, sample_idx), failing on a duplicate key (blank lines skipped)."""
+    import json
+
+    out: dict = {}
+    path = run / "samples.jsonl"
+    for line in (path.read_bytes().split(b"\n") if path.exists() else []):
+        if not line.strip():
+            continue
+        r = json.loads(line)
+        key = (r["task"], r["problem_id"], r["sample_idx"])
+        assert key not in out, f"duplicate sample {key}"
+        out[key] = r
+    return out
+
+
+@pytest.fixture
+def restore_task_registry():
+    """Datasets registered as tasks in a test leave the shared task registry as they found it."""
+    from harness.task import registry
+
+    before = set(registry())
+    yield
+    for name in set(registry()) - before:
+        registry().pop(name, None)
+
+
 def data_file(relpath: str) -> Path:
     """A file (or folder) of the benchmark mirror; DataMissing when absent (a skip without a mirror, else a failure)."""
     if DATA_DIR is None:

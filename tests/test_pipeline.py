@@ -22,14 +22,8 @@ from training.config import RECIPES_DIR  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
-def _no_leftover_dataset_tasks():
-    """Datasets registered as tasks in a test leave the shared registry as they found it."""
-    from harness.task import registry
-
-    before = set(registry())
-    yield
-    for name in set(registry()) - before:
-        registry().pop(name, None)
+def _no_leftover_dataset_tasks(restore_task_registry):
+    pass
 
 
 def local_copies(d: Path) -> dict[str, str]:

@@ -5,24 +5,16 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 
-from conftest import REPO, run_r1
+from conftest import REPO, run_r1, sample_records
 
 ARGS = ["eval", "--task", "arith", "--limit", "6", "-n", "4", "--max-tokens", "48", "--no-progress",
         "--batch-size", "2"]
 
 
-def _records(run: Path) -> dict:
-    out = {}
-    for line in (run / "samples.jsonl").read_text().splitlines():
-        r = json.loads(line)
-        key = (r["task"], r["problem_id"], r["sample_idx"])
-        assert key not in out, f"duplicate sample {key}"
-        out[key] = r
-    return out
+_records = sample_records
 
 
 @pytest.mark.slow

@@ -5,21 +5,14 @@ from pathlib import Path
 
 import pytest
 
-from conftest import run_r1
+from conftest import run_r1, sample_records
 from harness.merge import parse_shard, shard_of
 from harness.errors import UserError
 
 ARGS = ["eval", "--task", "arith", "--limit", "4", "-n", "3", "--max-tokens", "24", "--no-progress", "--workers", "1"]
 
 
-def _records(run: Path) -> dict:
-    out = {}
-    for line in (run / "samples.jsonl").read_text().splitlines():
-        r = json.loads(line)
-        key = (r["task"], r["problem_id"], r["sample_idx"])
-        assert key not in out, f"duplicate sample {key}"
-        out[key] = r
-    return out
+_records = sample_records
 
 
 def _tree_hash(d: Path) -> str:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO, run_r1
+from conftest import REPO, run_r1, sample_records
 from harness.store import read_jsonl_tolerant
 
 pytestmark = pytest.mark.slow
@@ -37,14 +37,7 @@ def _lines(path: Path) -> list[bytes]:
     return [ln for ln in path.read_bytes().split(b"\n") if ln.strip()] if path.exists() else []
 
 
-def _records(run: Path) -> dict:
-    out = {}
-    for line in _lines(run / "samples.jsonl"):
-        r = json.loads(line)
-        key = (r["task"], r["problem_id"], r["sample_idx"])
-        assert key not in out, f"duplicate sample {key}"
-        out[key] = r
-    return out
+_records = sample_records
 
 
 def _assert_same_run(run: Path, ref: Path) -> None:

@@ -16,14 +16,8 @@ from training import datasets as tds  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
-def _no_leftover_dataset_tasks():
-    """Datasets registered as tasks in a test leave the shared registry as they found it."""
-    from harness.task import registry
-
-    before = set(registry())
-    yield
-    for name in set(registry()) - before:
-        registry().pop(name, None)
+def _no_leftover_dataset_tasks(restore_task_registry):
+    pass
 
 
 def test_every_format_loads_and_decontaminates(tmp_path, capsys):
