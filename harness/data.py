@@ -69,6 +69,12 @@ def hub_rows(hub: HubSource) -> list[dict[str, Any]]:
         import datasets  # noqa: PLC0415 - heavy, optional
     except ImportError as e:
         raise DataMissing(f"no local copy of {hub.describe()} and the `datasets` package is not installed: use --data-dir") from e
+    from . import hub as hf_hub
+
+    why = hf_hub.unreachable()
+    if why:
+        raise DataMissing(f"{why}, so {hub.describe()} cannot come from the hub, and no local mirror was found: pass "
+                          f"--data-dir or set {ENV_VAR} (`r1 data fetch` / `make data` writes one)")
     try:
         ds = datasets.load_dataset(hub.repo_id, hub.config, revision=hub.revision, split=hub.split)
     except Exception as e:  # network errors differ by version; one line for the user

@@ -198,9 +198,12 @@ def template_renderer(backend: str, model: str, chat_template: str | None = None
             except ImportError:
                 raise UserError(f"--dry-run for hub model {model} needs transformers (pip install 'r1-harness[hf]')"
                                 ) from None
+            from . import hub
+
             rev = model.partition("@")[2] or None
+            kw = hub.model_load_kwargs(name, rev, filename="tokenizer_config.json")
             try:
-                tok = AutoTokenizer.from_pretrained(name, revision=rev)
+                tok = AutoTokenizer.from_pretrained(name, revision=rev, **kw)
             except (OSError, ValueError) as e:
                 raise UserError(f"--model {model}: cannot load its tokenizer ({str(e).splitlines()[0][:200]})") from None
             from .backends.chat import ChatTemplate

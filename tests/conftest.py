@@ -30,10 +30,13 @@ DATA_DIR = Path(os.environ["R1_DATA_DIR"]) if os.environ.get("R1_DATA_DIR") else
 
 def run_r1(*args: str, cwd: Path | None = None, timeout: float = 900, env: dict | None = None,
            check: bool = True) -> subprocess.CompletedProcess:
-    """Run the real CLI in a subprocess (as a user would)."""
+    """Run the real CLI in a subprocess (as a user would); ``env`` entries set to None are unset."""
     e = dict(os.environ)
-    if env:
-        e.update(env)
+    for k, v in (env or {}).items():
+        if v is None:
+            e.pop(k, None)
+        else:
+            e[k] = v
     proc = subprocess.run([sys.executable, "-m", "harness.cli", *args], cwd=cwd or REPO, capture_output=True,
                           text=True, timeout=timeout, env=e)
     if check and proc.returncode != 0:

@@ -112,7 +112,7 @@ def test_local_fallback_and_missing_copy(tmp_path, monkeypatch):
     monkeypatch.delenv("HF_DATASETS_OFFLINE", raising=False)
     monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")  # closed port: fails at once, no network wait
     got = tds.load({"hf": "open-r1/Mixture-of-Thoughts", "path": str(path)}, "trace")
-    assert "unreachable" in got.origin and str(path) in got.origin
+    assert "cannot reach 127.0.0.1:9" in got.origin and str(path) in got.origin
 
 
 def test_slices_and_sft_rows(tmp_path):

@@ -147,8 +147,12 @@ def read_rows(src: Source, data_dir=None) -> tuple[list[dict], str]:
     local = local_path(src.path, data_dir) if src.path else None
     why_local = ""
     if src.hf:
+        from harness import hub
+
         if _hub_offline():
             why_local = "hub offline (HF_HUB_OFFLINE=1)"
+        elif hub.unreachable():
+            why_local = f"hub {src.hf}: {hub.unreachable()}"
         else:
             try:
                 import datasets

@@ -20,6 +20,7 @@ import torch
 from transformers import (AutoModelForCausalLM, AutoTokenizer, GenerationConfig, LogitsProcessor,
                           LogitsProcessorList, StoppingCriteria, StoppingCriteriaList)
 
+from .. import hub
 from ..errors import UserError
 from ..models import EMBEDDED, EMBEDDED_NAME, _cache_dir, file_sha256, is_gguf_path, resolve_gguf
 from .base import Backend, Completion, GenRequest, iter_batches
@@ -78,6 +79,8 @@ def load_model_and_tokenizer(model: str, dtype: str | None = None, device: str |
                 raise UserError(f"--model {model}: expected a model directory, a .gguf file, 'embedded' or a hub id")
             kw = {"revision": revision} if revision else {}
             src = str(local) if local.is_dir() else name
+            if not local.is_dir():
+                kw.update(hub.model_load_kwargs(name, revision or None))
             tokenizer = AutoTokenizer.from_pretrained(src, **kw)
             lm = AutoModelForCausalLM.from_pretrained(src, dtype=torch_dtype, **kw)
             info.update(path=src, revision=revision or getattr(lm.config, "_commit_hash", None), format="transformers")

@@ -1,0 +1,64 @@
+"""The Hugging Face hub, asked once whether it is there before anything is loaded from it.
+
+Without a network, `datasets` and `transformers` retry each file five times with back-off (about 25 s of warnings,
+each printed twice) before failing with an error that does not say what to do. One TCP connect to the hub's endpoint
+(``HF_ENDPOINT``, default huggingface.co:443; a few seconds at most, once per process) settles it instead:
+
+* reachable, or ``HF_HUB_OFFLINE=1`` (the libraries then read their cache themselves), or a proxy is configured (a
+  direct connect proves nothing there): load as usual;
+* unreachable, and the model's files are in the local Hugging Face cache: load them from there
+  (``local_files_only=True``), as ``HF_HUB_OFFLINE=1`` would;
+* unreachable and not cached: one line naming the hub id, the host and what to pass instead.
+"""
+from __future__ import annotations
+
+import os
+import socket
+from urllib.parse import urlsplit
+
+from .errors import UserError
+
+PROBE_TIMEOUT_S = 5.0
+_PROXY_VARS = ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy")
+_probed: dict[str, str | None] = {}
+
+
+def offline() -> bool:
+    return os.environ.get("HF_HUB_OFFLINE") == "1"
+
+
+def unreachable() -> str | None:
+    """Why the hub cannot be reached from here ("cannot reach huggingface.co:443 (Name or service not known)"), or
+    None when it can, or when a proxy is configured or offline mode is on (nothing to probe)."""
+    if offline() or any(os.environ.get(v) for v in _PROXY_VARS):
+        return None
+    endpoint = os.environ.get("HF_ENDPOINT") or "https://huggingface.co"
+    if endpoint not in _probed:
+        parts = urlsplit(endpoint)
+        host = parts.hostname or endpoint
+        port = parts.port or (80 if parts.scheme == "http" else 443)
+        try:
+            with socket.create_connection((host, port), timeout=PROBE_TIMEOUT_S):
+                _probed[endpoint] = None
+        except OSError as e:
+            _probed[endpoint] = f"cannot reach {host}:{port} ({e.strerror or type(e).__name__})"
+    return _probed[endpoint]
+
+
+def model_load_kwargs(repo_id: str, revision: str | None, flag: str = "--model",
+                      filename: str = "config.json") -> dict:
+    """Extra ``from_pretrained`` kwargs for a hub model id: {} when the hub can be asked; ``local_files_only`` when it
+    cannot but ``filename`` of the model is in the local cache; a UserError naming the id otherwise."""
+    why = unreachable()
+    if why is None:
+        return {}
+    try:
+        from huggingface_hub import try_to_load_from_cache
+        cached = try_to_load_from_cache(repo_id, filename, revision=revision)
+    except Exception:  # noqa: BLE001 - an old or missing huggingface_hub: treat as not cached
+        cached = None
+    if isinstance(cached, str):
+        return {"local_files_only": True}
+    at = f"@{revision}" if revision else ""
+    raise UserError(f"{flag} {repo_id}{at}: {why} and the model is not in the local Hugging Face cache: download it "
+                    f"where the hub is reachable (`hf download {repo_id}`) and pass its directory, or a .gguf file")
