@@ -62,3 +62,19 @@ def model_load_kwargs(repo_id: str, revision: str | None, flag: str = "--model",
     at = f"@{revision}" if revision else ""
     raise UserError(f"{flag} {repo_id}{at}: {why} and the model is not in the local Hugging Face cache: download it "
                     f"where the hub is reachable (`hf download {repo_id}`) and pass its directory, or a .gguf file")
+
+
+def local_or_hub(model: str, flag: str = "--model") -> str:
+    """``org/name[@revision]`` as something ``from_pretrained`` can load here: the id itself when the hub can be asked
+    (or offline mode is on), the cached snapshot directory when the hub is unreachable but the model was downloaded
+    before, else a UserError naming the id. Anything that is not a hub id passes through."""
+    from .models import looks_like_hub_id
+
+    if not looks_like_hub_id(model):
+        return model
+    name, _, revision = model.partition("@")
+    if not model_load_kwargs(name, revision or None, flag):
+        return model
+    from huggingface_hub import snapshot_download
+
+    return snapshot_download(name, revision=revision or None, local_files_only=True)

@@ -3,11 +3,16 @@ and a hub model already in the local Hugging Face cache still loads. The "hub" i
 (HF_ENDPOINT), so nothing here can leave the machine."""
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 
 from _backend_fixtures import free_port
-from conftest import run_r1
+from conftest import REPO, run_r1
+
+COMMIT = "0123456789abcdef0123456789abcdef01234567"
 
 
 def _no_hub_env(tmp_path: Path) -> dict:
@@ -52,12 +57,11 @@ def _cache_model(hf_home: Path, repo_id: str) -> None:
                       bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id)
     torch.manual_seed(0)
     repo = hf_home / "hub" / ("models--" + repo_id.replace("/", "--"))
-    commit = "0123456789abcdef0123456789abcdef01234567"
-    snap = repo / "snapshots" / commit
+    snap = repo / "snapshots" / COMMIT
     LlamaForCausalLM(cfg).save_pretrained(snap)
     tok.save_pretrained(snap)
     (repo / "refs").mkdir(parents=True)
-    (repo / "refs" / "main").write_text(commit)
+    (repo / "refs" / "main").write_text(COMMIT)
 
 
 def test_cached_hub_model_loads_when_the_hub_is_unreachable(tmp_path):
@@ -72,3 +76,14 @@ def test_cached_hub_model_loads_when_the_hub_is_unreachable(tmp_path):
     run_r1("eval", *common, "--no-progress", "--out", str(out), env=env)
     assert len((out / "samples.jsonl").read_text().splitlines()) == 1
     assert time.monotonic() - t < 120
+    # training resolves the same id to the cached snapshot (TRL then loads a directory, not the hub)
+    code = ("from training.grpo import model_dir; from harness.errors import UserError\n"
+            "print(model_dir('someorg/tiny-chat'))\n"
+            "try:\n    model_dir('someorg/not-cached')\nexcept UserError as e:\n    print(e)\n")
+    env_all = {k: v for k, v in {**os.environ, **env}.items() if v is not None}
+    proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env_all, capture_output=True, text=True,
+                          timeout=120)
+    lines = proc.stdout.splitlines()
+    assert proc.returncode == 0 and len(lines) == 2, proc.stderr[-2000:]
+    assert lines[0] == str(Path(env["HF_HOME"]) / "hub" / "models--someorg--tiny-chat" / "snapshots" / COMMIT)
+    assert lines[1].startswith("--model someorg/not-cached: cannot reach 127.0.0.1:")

@@ -58,7 +58,9 @@ def model_dir(model: str) -> str:
     local = Path(model).expanduser()
     is_gguf_dir = local.is_dir() and not (local / "config.json").is_file() and any(local.glob("*.gguf"))
     if not (model == EMBEDDED or is_gguf_path(model) or is_gguf_dir):
-        return model
+        from harness import hub
+
+        return hub.local_or_hub(model)  # a hub id when the hub is unreachable: its cached snapshot, or one clear error
     path = resolve_gguf(model)
     out = _cache_dir() / "hf-from-gguf" / file_sha256(path)[:32]
     if (out / "config.json").is_file():

@@ -288,8 +288,10 @@ def _check_rewards(names: list[str], s) -> list[str]:
             from transformers import AutoConfig
 
             path = n[len(MODEL_PREFIX):]
+            from harness import hub
+
             try:
-                cfg = AutoConfig.from_pretrained(path)
+                cfg = AutoConfig.from_pretrained(hub.local_or_hub(path, f"reward {MODEL_PREFIX}"))
             except (OSError, ValueError) as e:
                 raise UserError(f"reward {n}: no loadable model config ({str(e)[:160]})") from None
             out.append(f"{n} (reward model, {cfg.model_type})")

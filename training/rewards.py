@@ -187,8 +187,10 @@ def load_reward_model(path: str):
     completion with it and takes ``logits[:, 0]`` (its tokenizer is loaded from the same path by TRL)."""
     from transformers import AutoModelForSequenceClassification
 
+    from harness import hub
+
     try:
-        model = AutoModelForSequenceClassification.from_pretrained(path)
+        model = AutoModelForSequenceClassification.from_pretrained(hub.local_or_hub(path, "reward model:"))
     except (OSError, ValueError) as e:
         raise ValueError(f"reward model:{path}: cannot load a sequence-classification model ({e})"[:400]) from None
     model.eval()
