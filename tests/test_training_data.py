@@ -103,7 +103,7 @@ def test_local_fallback_and_missing_copy(tmp_path, monkeypatch):
     got = tds.load({"hf": "open-r1/Mixture-of-Thoughts", "config": "math", "path": path.name}, "trace",
                    data_dir=tmp_path)  # relative path: found in the data dir
     assert got.format == "messages" and "hub offline (HF_HUB_OFFLINE=1)" in got.origin and str(path) in got.origin
-    with pytest.raises(DataMissing, match="hub offline.*nope.jsonl does not exist"):
+    with pytest.raises(DataMissing, match=r"hub offline.*no local copy at \S*nope\.jsonl"):
         tds.load({"hf": "open-r1/Mixture-of-Thoughts", "path": "nope.jsonl"}, "trace")
     with pytest.raises(UserError, match="needs `hf`"):
         tds.parse_source({"format": "messages"}, "cold_start_data")

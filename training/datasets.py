@@ -103,18 +103,20 @@ def _hub_offline() -> bool:
     return any(os.environ.get(v) == "1" for v in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"))
 
 
-def local_path(path: str, data_dir: str | os.PathLike | None = None) -> Path | None:
-    """An existing file: absolute, relative to the working dir, or relative to the data dir (R1_DATA_DIR)."""
+def local_candidates(path: str, data_dir: str | os.PathLike | None = None) -> list[Path]:
+    """Where a recipe's ``path:`` is looked for: itself if absolute, else the working dir, then the data dir."""
     from harness.data import data_dir as resolve_data_dir
 
     p = Path(path).expanduser()
     if p.is_absolute():
-        return p if p.is_file() else None
+        return [p]
     base = resolve_data_dir(data_dir)
-    for cand in (p, base / p if base else None):
-        if cand is not None and cand.is_file():
-            return cand
-    return None
+    return [p.resolve()] + ([base / p] if base else [])
+
+
+def local_path(path: str, data_dir: str | os.PathLike | None = None) -> Path | None:
+    """An existing file: absolute, relative to the working dir, or relative to the data dir (R1_DATA_DIR)."""
+    return next((c for c in local_candidates(path, data_dir) if c.is_file()), None)
 
 
 def read_file(path: Path) -> list[dict]:
@@ -164,11 +166,12 @@ def read_rows(src: Source, data_dir=None) -> tuple[list[dict], str]:
             except Exception as e:  # noqa: BLE001 - network / missing-repo errors differ by version
                 why_local = f"hub {src.hf} unreachable ({type(e).__name__})"
         if local is None:
-            hint = f"; the local copy {src.path} does not exist" if src.path else "; add `path:` with a local copy"
+            hint = (f"; no local copy at {' or '.join(map(str, local_candidates(src.path, data_dir)))}" if src.path
+                    else "; add `path:` with a local copy")
             raise DataMissing(f"data source {src.label}: {why_local}{hint}")
     elif local is None:
-        raise DataMissing(f"data source {src.label}: no such file {src.path} (looked in the working dir and the "
-                          f"data dir)")
+        raise DataMissing(f"data source {src.label}: no such file {src.path} (looked at "
+                          f"{' and '.join(map(str, local_candidates(src.path, data_dir)))})")
     rows = read_file(local)
     return rows, f"local file {local}" + (f" ({why_local}; hub id {src.hf})" if why_local else "")
 
