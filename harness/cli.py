@@ -428,10 +428,28 @@ COMMANDS = {"merge": cmd_merge, "data": cmd_data, "train": cmd_train, "distill":
             "compare": cmd_compare, "tasks": cmd_tasks}
 
 
+class _NotPrintedElsewhere(logging.Filter):
+    """Drops records whose logger (or an ancestor it propagates through) has a handler of its own: libraries such as
+    huggingface_hub print their warnings themselves, and the root handler would print each one a second time."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        lg: logging.Logger | None = logging.getLogger(record.name)
+        while lg is not None and lg is not logging.root:
+            if lg.handlers:
+                return False
+            if not lg.propagate:
+                break
+            lg = lg.parent
+        return True
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
                         format="r1: %(levelname)s: %(message)s")
+    for h in logging.root.handlers:
+        if not any(isinstance(f, _NotPrintedElsewhere) for f in h.filters):
+            h.addFilter(_NotPrintedElsewhere())
     try:
         return COMMANDS[args.cmd](args)
     except UserError as e:

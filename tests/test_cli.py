@@ -62,3 +62,18 @@ def test_import_scores_and_malformed_import_is_one_line(tmp_path):
     # an existing run dir is never clobbered by a failed import
     line = _err(run_r1("import", "--format", "jsonl", "--task", "arith", str(bad), "--out", str(out), check=False))
     assert (out / "results.json").exists() and len((out / "samples.jsonl").read_text().splitlines()) == 3
+
+
+
+def test_a_library_warning_is_printed_once():
+    """A library logger with its own handler (huggingface_hub has one) is not printed again by r1's root handler."""
+    code = ("import logging, sys\n"
+            "from harness import cli\n"
+            "logging.getLogger('somelib').addHandler(logging.StreamHandler())\n"
+            "cli.main(['tasks'])\n"
+            "logging.getLogger('somelib.sub').warning('from the library')\n"
+            "logging.getLogger('harness.somewhere').warning('from r1')\n")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr.count("from the library") == 1 and "r1: WARNING: from the library" not in proc.stderr
+    assert "r1: WARNING: from r1" in proc.stderr
