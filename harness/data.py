@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
+from . import hub as hf_hub
 from .errors import DataMissing, UserError
 
 ENV_VAR = "R1_DATA_DIR"
@@ -63,14 +64,14 @@ def resolve(relpath: str, hub: HubSource | None = None, explicit_dir: str | os.P
 
 def hub_rows(hub: HubSource) -> list[dict[str, Any]]:
     """Rows of the hub dataset via `datasets` (only when no local mirror is configured and the hub is reachable)."""
-    if os.environ.get("HF_HUB_OFFLINE") == "1" or os.environ.get("HF_DATASETS_OFFLINE") == "1":
+    from . import hub as hf_hub
+
+    if hf_hub.offline(datasets=True):
         raise DataMissing(f"hub is offline (HF_HUB_OFFLINE=1) and no local copy of {hub.describe()}: use --data-dir")
     try:
         import datasets  # noqa: PLC0415 - heavy, optional
     except ImportError as e:
         raise DataMissing(f"no local copy of {hub.describe()} and the `datasets` package is not installed: use --data-dir") from e
-    from . import hub as hf_hub
-
     why = hf_hub.unreachable()
     if why:
         raise DataMissing(f"{why}, so {hub.describe()} cannot come from the hub, and no local mirror was found: pass "
@@ -142,7 +143,7 @@ def subject_dir(task: str, dir_rel: str, map_rel: str, hub: HubSource | None, ex
     """Problems of a one-CSV-per-subject layout (MMLU, C-Eval): ``dir_rel/<subject><suffix>`` in subject order, each
     subject looked up in the map file at ``map_rel``; and the manifest's {source: sha256} for both. The layout is the
     mirror's (the hub has one config per subject and no category map), so without a mirror it is a UserError."""
-    if data_dir(explicit_dir) is None and os.environ.get("HF_HUB_OFFLINE") != "1":
+    if data_dir(explicit_dir) is None and not hf_hub.offline():
         raise UserError(f"task {task} needs the local mirror ({dir_rel}, {map_rel}): pass --data-dir or set "
                         f"{ENV_VAR}; upstream: {hub.describe() if hub else 'none'}")
     map_path = resolve(map_rel, hub, explicit_dir)
@@ -173,7 +174,7 @@ def file_sha256(path: Path) -> str:
 def load_rows(relpath: str, hub: HubSource | None, explicit_dir=None) -> tuple[list[dict[str, Any]], dict[str, str]]:
     """Rows of a jsonl data file (local mirror first, hub second) and a {source: sha256} record for the manifest."""
     base = data_dir(explicit_dir)
-    if base is None and hub is not None and os.environ.get("HF_HUB_OFFLINE") != "1":
+    if base is None and hub is not None and not hf_hub.offline():
         rows = hub_rows(hub)
         digest = hashlib.sha256(json.dumps(rows, sort_keys=True, default=str).encode()).hexdigest()
         return rows, {hub.describe(): digest}

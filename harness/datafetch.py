@@ -315,18 +315,6 @@ def default_mirror_dir() -> Path:
     return d()
 
 
-def hub_reachable(timeout: float = 5.0) -> bool:
-    if os.environ.get("HF_HUB_OFFLINE") == "1" or os.environ.get("HF_DATASETS_OFFLINE") == "1":
-        return False
-    import httpx  # noqa: PLC0415
-
-    try:
-        httpx.head(_map_url("https://huggingface.co/api/datasets"), timeout=timeout)
-        return True
-    except httpx.HTTPError:
-        return False
-
-
 def main_where(tasks: list[str] | None, explicit_dir: str | None = None) -> int:
     """Say where benchmark data will come from (exit 0) or that it cannot be had (exit 1): `make demo` asks this."""
     from .data import data_dir
@@ -339,7 +327,9 @@ def main_where(tasks: list[str] | None, explicit_dir: str | None = None) -> int:
             return 0
         print(f"data: local mirror {mirror} lacks {len(bad)} files for {','.join(tasks or ['all tasks'])} "
               f"(first: {bad[0]})")
-    if hub_reachable():
+    from . import hub
+
+    if not hub.offline(datasets=True) and hub.unreachable() is None:
         print("data: no complete local mirror; the Hugging Face hub is reachable and will be used")
         return 0
     print("data: no local mirror and the hub is unreachable: run `make data` (r1 data fetch) or set R1_DATA_DIR")

@@ -1,11 +1,12 @@
 """The Hugging Face hub, asked once whether it is there before anything is loaded from it.
 
 Without a network, `datasets` and `transformers` retry each file five times with back-off (about 25 s of warnings,
-each printed twice) before failing with an error that does not say what to do. One TCP connect to the hub's endpoint
-(``HF_ENDPOINT``, default huggingface.co:443; a few seconds at most, once per process) settles it instead:
+each printed twice) before failing with an error that does not say what to do. One HEAD request to the hub's endpoint
+(``HF_ENDPOINT``, default huggingface.co; through the proxy settings the libraries use too; a few seconds at most,
+once per process) settles it instead:
 
-* reachable, or ``HF_HUB_OFFLINE=1`` (the libraries then read their cache themselves), or a proxy is configured (a
-  direct connect proves nothing there): load as usual;
+* reachable (any HTTP answer), or ``HF_HUB_OFFLINE=1`` (the libraries then read their cache themselves): load as
+  usual;
 * unreachable, and the model's files are in the local Hugging Face cache: load them from there
   (``local_files_only=True``), as ``HF_HUB_OFFLINE=1`` would;
 * unreachable and not cached: one line naming the hub id, the host and what to pass instead.
@@ -13,35 +14,35 @@ each printed twice) before failing with an error that does not say what to do. O
 from __future__ import annotations
 
 import os
-import socket
-from urllib.parse import urlsplit
 
 from .errors import UserError
 
 PROBE_TIMEOUT_S = 5.0
-_PROXY_VARS = ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy")
 _probed: dict[str, str | None] = {}
 
 
-def offline() -> bool:
-    return os.environ.get("HF_HUB_OFFLINE") == "1"
+def offline(datasets: bool = False) -> bool:
+    """``HF_HUB_OFFLINE=1`` (for dataset loading also ``HF_DATASETS_OFFLINE=1``): the libraries read their cache only."""
+    names = ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE") if datasets else ("HF_HUB_OFFLINE",)
+    return any(os.environ.get(v) == "1" for v in names)
 
 
 def unreachable() -> str | None:
-    """Why the hub cannot be reached from here ("cannot reach huggingface.co:443 (Name or service not known)"), or
-    None when it can, or when a proxy is configured or offline mode is on (nothing to probe)."""
-    if offline() or any(os.environ.get(v) for v in _PROXY_VARS):
+    """Why the hub cannot be reached from here ("cannot reach huggingface.co:443 ([Errno -2] Name or service not known)"), or None when it
+    answers, or when offline mode is on (nothing to probe)."""
+    if offline():
         return None
     endpoint = os.environ.get("HF_ENDPOINT") or "https://huggingface.co"
     if endpoint not in _probed:
-        parts = urlsplit(endpoint)
-        host = parts.hostname or endpoint
-        port = parts.port or (80 if parts.scheme == "http" else 443)
-        try:
-            with socket.create_connection((host, port), timeout=PROBE_TIMEOUT_S):
-                _probed[endpoint] = None
-        except OSError as e:
-            _probed[endpoint] = f"cannot reach {host}:{port} ({e.strerror or type(e).__name__})"
+        import httpx
+
+        try:  # any status is an answer; only a transport failure (DNS, refused, timeout, proxy down) is "unreachable"
+            httpx.head(endpoint, timeout=PROBE_TIMEOUT_S)
+            _probed[endpoint] = None
+        except httpx.TransportError as e:
+            url = httpx.URL(endpoint)
+            port = url.port or (80 if url.scheme == "http" else 443)
+            _probed[endpoint] = f"cannot reach {url.host}:{port} ({str(e) or type(e).__name__})"
     return _probed[endpoint]
 
 

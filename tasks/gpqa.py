@@ -17,13 +17,13 @@ agree across samples that saw different orders.
 from __future__ import annotations
 
 import csv
-import os
 import random
 from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
 from harness import data as hdata
+from harness import hub as hf_hub
 from harness.data import HubSource
 from harness.errors import UserError
 from harness.task import Problem, Prompt, ScoreItem, Task
@@ -84,7 +84,7 @@ class GPQADiamond(Task):
 
     def load_problems(self, data_dir=None) -> list[Problem]:
         # Same order as harness.data.load_rows: a local mirror when one is configured, else the (gated) hub.
-        if hdata.data_dir(data_dir) is None and os.environ.get("HF_HUB_OFFLINE") != "1":
+        if hdata.data_dir(data_dir) is None and not hf_hub.offline():
             rows = hdata.hub_rows(self.hub)
             self.data_hashes = {self.hub.describe(): "hub"}
             return problems_from_rows(enumerate(rows, 2), self.hub.describe())

@@ -26,7 +26,6 @@ from typing import Any
 
 from harness import data as hdata
 from harness.data import HubSource
-from harness.task import allocate, limit_selection, stratified_selection  # noqa: F401 - re-exported
 from harness.errors import UserError
 from harness.task import Problem, Prompt, ScoreItem, Task
 from harness.verifiers import choice

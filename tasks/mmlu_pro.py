@@ -15,11 +15,11 @@ Scoring: the shared choice verifier over the letters the question shows (A.. up 
 """
 from __future__ import annotations
 
-import os
 from collections import defaultdict
 from typing import Any
 
 from harness import data as hdata
+from harness import hub as hf_hub
 from harness.data import HubSource
 from harness.errors import UserError
 from harness.task import Problem, Prompt, ScoreItem, Task
@@ -96,7 +96,7 @@ class MMLUPro(Task):
         self.shots = shots
 
     def load_problems(self, data_dir=None) -> list[Problem]:
-        if hdata.data_dir(data_dir) is None and os.environ.get("HF_HUB_OFFLINE") != "1":
+        if hdata.data_dir(data_dir) is None and not hf_hub.offline():
             rows = hdata.hub_rows(self.hub)
             val = hdata.hub_rows(HubSource(self.hub.repo_id, self.hub.revision, split="validation"))
             self.data_hashes = {self.hub.describe(): "hub"}

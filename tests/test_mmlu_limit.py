@@ -3,8 +3,8 @@ from collections import Counter
 
 import pytest
 
-from harness.task import get_task
-from tasks.mmlu import MMLU, allocate
+from harness.task import allocate, get_task
+from tasks.mmlu import MMLU
 
 
 def test_limit_covers_every_subject_proportionally(data_dir):

@@ -99,10 +99,6 @@ def parse_source(value: Any, where: str) -> Source:
     return src
 
 
-def _hub_offline() -> bool:
-    return any(os.environ.get(v) == "1" for v in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"))
-
-
 def local_candidates(path: str, data_dir: str | os.PathLike | None = None) -> list[Path]:
     """Where a recipe's ``path:`` is looked for: itself if absolute, else the working dir, then the data dir."""
     from harness.data import data_dir as resolve_data_dir
@@ -151,10 +147,10 @@ def read_rows(src: Source, data_dir=None) -> tuple[list[dict], str]:
     if src.hf:
         from harness import hub
 
-        if _hub_offline():
+        if hub.offline(datasets=True):
             why_local = "hub offline (HF_HUB_OFFLINE=1)"
-        elif hub.unreachable():
-            why_local = f"hub {src.hf}: {hub.unreachable()}"
+        elif why := hub.unreachable():
+            why_local = f"hub {src.hf}: {why}"
         else:
             try:
                 import datasets
