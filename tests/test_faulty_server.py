@@ -73,7 +73,7 @@ def test_every_fault_is_retried_and_counted(server, tmp_path):
 
     # Retry-After: nothing sent after the client read the 429 reached the server before the wait it asked for ended.
     # With --concurrency 2 the other worker may already have a request on the wire when the 429 leaves the proxy
-    # (seen in CI: one arrived 1 ms after it); that one cannot be recalled, so the first IN_FLIGHT_S are exempt.
+    # (seen in CI: one arrived 1 ms after it); that one cannot be recalled, so the first in_flight_s are exempt.
     # Anything later and sooner than the wait is a request the client chose to send to a benched URL.
     in_flight_s = 0.25
     t429 = next(e["t_out"] for e in log if e["fault"] == "429")
